@@ -68,13 +68,18 @@ class Registry:
         return factory(**kwargs)
 
 
-def check_kwargs(factory: Callable[..., Any], kwargs: Mapping[str, Any], where: str) -> None:
-    """Raise a SegkitError naming any keyword the factory does not accept."""
+def check_kwargs(factory: Callable[..., Any], kwargs: Mapping[str, Any], where: str,
+                 strict: bool = False) -> None:
+    """Raise a SegkitError naming any keyword the factory does not accept.
+
+    A ``**kwargs`` catch-all accepts everything unless ``strict``: libraries that forward or silently drop
+    extra keywords would otherwise hide typos.
+    """
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):  # builtins without a signature: let the call decide
         return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+    if not strict and any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
     accepted = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     for key in kwargs:

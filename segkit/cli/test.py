@@ -1,0 +1,75 @@
+"""``segkit test CONFIG CHECKPOINT``: dataset-level metrics of a checkpoint on a labelled split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from segkit.cli.common import add_debug_flag, guarded
+from segkit.config import load_config
+from segkit.errors import SegkitError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="segkit test", description=__doc__)
+    parser.add_argument("config", help="the config the checkpoint was trained with")
+    parser.add_argument("checkpoint", help="e.g. work_dirs/demo_unet/checkpoints/best.pth")
+    parser.add_argument("--split", default="val", choices=["train", "val"],
+                        help="labelled split to evaluate (default: val)")
+    parser.add_argument("--out", help="write the metrics as JSON to this file")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override config keys")
+    parser.add_argument("--device", help="cpu, cuda or auto (default: train.device from the config)")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    add_debug_flag(parser)
+    return parser
+
+
+@guarded
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = load_config(args.config, args.set)
+    if args.device:
+        cfg.train.device = args.device
+
+    from segkit.data.batch import DeviceBatcher
+    from segkit.data.loader import build_dataloader, build_dataset
+    from segkit.engine.checkpoint import load_checkpoint
+    from segkit.engine.trainer import resolve_device
+    from segkit.engine.validate import run_validation
+    from segkit.evaluation.evaluator import SegEvaluator
+    from segkit.evaluation.report import format_table
+    from segkit.models.builder import build_model
+
+    device = resolve_device(cfg.train.device)
+    state = load_checkpoint(args.checkpoint)
+    # The evaluated split never augments: the train pipeline would make the numbers random.
+    cfg.data[args.split].pipeline = cfg.data.val.pipeline
+    dataset = build_dataset(cfg, args.split)
+    if state.get("classes") not in (None, dataset.classes):
+        raise SegkitError(f"{args.checkpoint}: trained on classes {state['classes']} but "
+                          f"{cfg.data[args.split].ann} has {dataset.classes}; use the matching config/data")
+    model = build_model(cfg.model, num_classes=len(dataset.classes)).to(device)
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, RuntimeError) as err:
+        raise SegkitError(f"{args.checkpoint}: weights do not fit model.type={cfg.model.type!r} "
+                          f"({str(err).splitlines()[0]}); use the config the checkpoint was trained with") from err
+    loader = build_dataloader(cfg, "val", dataset, device=device)
+    evaluator = SegEvaluator(len(dataset.classes), dataset.classes, cfg.data.ignore_index, device)
+    batcher = DeviceBatcher(device, cfg.data.mean, cfg.data.std)
+    metrics = run_validation(model, loader, evaluator, batcher, amp=bool(cfg.train.amp),
+                             progress=not args.no_progress)
+    print(f"{args.checkpoint} on {args.split} ({len(dataset)} images):")
+    print(format_table(metrics))
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"checkpoint": str(args.checkpoint), "split": args.split, **metrics},
+                                  indent=2) + "\n", encoding="utf-8")
+        print(f"metrics written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""``segkit train CONFIG``: train, validate and log a run into its work dir."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from segkit.cli.common import add_debug_flag, guarded
+from segkit.config import load_config
+from segkit.errors import SegkitError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="segkit train", description=__doc__)
+    parser.add_argument("config", help="Python config file, e.g. configs/unet_effb4.py")
+    parser.add_argument("--work-dir", help="output folder (default: work_dir from the config, else "
+                        "work_dirs/<config name>)")
+    parser.add_argument("--resume", nargs="?", const="auto", metavar="CKPT",
+                        help="continue a run: from <work_dir>/checkpoints/last.pth, or from CKPT")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the checkpoints, metrics and TensorBoard logs of an earlier run here")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override config keys, e.g. --set data.batch_size=4 optimizer.lr=3e-4")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 or auto (default: train.device from the config)")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bars (for log files)")
+    add_debug_flag(parser)
+    return parser
+
+
+def resolve_work_dir(config_path: str, configured: str | None, flag: str | None) -> Path:
+    return Path(flag or configured or Path("work_dirs") / Path(config_path).stem)
+
+
+def prepare_work_dir(work_dir: Path, resume: str | None, overwrite: bool) -> Path | None:
+    """Refuse to mix two runs in one folder; return the checkpoint to resume from, if any."""
+    last = work_dir / "checkpoints" / "last.pth"
+    if resume == "auto":
+        if not last.is_file():
+            raise SegkitError(f"--resume: no checkpoint at {last}; drop --resume to start a new run there")
+        return last
+    if resume:
+        return Path(resume)
+    if last.is_file() and not overwrite:
+        raise SegkitError(f"{work_dir} already holds a run ({last}); pass --resume to continue it, "
+                          "--overwrite to replace it, or --work-dir for a new folder")
+    if overwrite:
+        for name in ("checkpoints", "tb"):
+            shutil.rmtree(work_dir / name, ignore_errors=True)
+        for name in ("metrics.jsonl", "summary.json", "train.log"):
+            (work_dir / name).unlink(missing_ok=True)
+    return None
+
+
+@guarded
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = load_config(args.config, args.set)
+    if args.device:
+        cfg.train.device = args.device
+    work_dir = resolve_work_dir(args.config, cfg.work_dir, args.work_dir)
+    checkpoint = prepare_work_dir(work_dir, args.resume, args.overwrite)
+    cfg.work_dir = str(work_dir)
+
+    from segkit.engine.trainer import Trainer, resolve_device  # heavy imports after argument checks
+
+    device = resolve_device(cfg.train.device)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    cfg.dump(work_dir / "config.py")
+    trainer = Trainer(cfg, work_dir, device, progress=not args.no_progress)
+    if checkpoint is not None:
+        trainer.resume(checkpoint)
+    trainer.train()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
