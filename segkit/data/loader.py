@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import cv2
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
 
@@ -27,6 +28,7 @@ def seed_pipeline(dataset: Dataset, seed: int) -> None:
 
 
 def _seed_worker(_: int) -> None:
+    cv2.setNumThreads(0)  # OpenCV's own thread pool in every worker would oversubscribe the cores
     info = get_worker_info()
     seed_pipeline(info.dataset, info.seed)  # info.seed = loader seed + worker id: new every epoch
 
