@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = dict(
     data=dict(
         root="data/trash",
         img_dir="images",
-        train=dict(ann="train.json", pipeline=[]),
+        train=dict(ann="train.json", pipeline=[], cutmix=None, copy_paste=None),
         val=dict(ann="val.json", pipeline=[]),
         test=dict(ann="test.json", pipeline=[]),
         batch_size=8,
@@ -35,6 +35,12 @@ DEFAULTS: dict[str, Any] = dict(
         mean=(123.675, 116.28, 103.53),  # 0-255 scale, RGB
         std=(58.395, 57.12, 57.375),
         ignore_index=255,
+        classes=None,  # None = categories sorted by id; or a list of category names / a {category: index} map
+        overlap="area_desc",  # paint order where annotations overlap
+        crowd="paint",  # iscrowd regions: "paint" like any object or "ignore" (255)
+        on_bad_annotation="error",  # or "skip" (with a report of what was skipped)
+        cache=True,  # rasterised masks cached on disk
+        cache_dir=None,  # None = a folder chosen by segkit.data
     ),
     model=dict(type="EfficientUnet", num_classes=None),
     loss=dict(type="CrossEntropy"),
