@@ -20,9 +20,10 @@ from segkit.config import Config
 from segkit.data.batch import DeviceBatcher
 from segkit.data.loader import build_dataloader, build_dataset, seed_pipeline
 from segkit.engine.checkpoint import load_checkpoint, rng_state, set_rng_state
-from segkit.engine.hooks import CheckpointHook, Hook, ProgressHook, ValidationHook
+from segkit.engine.hooks import CheckpointHook, Hook, ProgressHook
 from segkit.engine.precision import autocast, grad_scaler
 from segkit.engine.run_log import setup_run_logger
+from segkit.engine.validate import ValidationHook
 from segkit.errors import SegkitError
 from segkit.evaluation.evaluator import SegEvaluator
 from segkit.models.builder import build_model
