@@ -1,0 +1,101 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from segkit.errors import SegkitError
+from segkit.models.builder import build_model
+from segkit.registry import MODELS
+
+TINY = {
+    "Unet": {"encoder_name": "resnet18", "decoder_channels": (32, 16, 16, 8, 8)},
+    "Unet_timm": {"type": "Unet", "encoder_name": "tu-resnet18", "decoder_channels": (32, 16, 16, 8, 8)},
+    "EfficientUnet": {"encoder_name": "efficientnet-b0", "decoder_channels": (32, 16, 16, 8, 8)},
+    "UnetPlusPlus": {"encoder_name": "resnet18", "decoder_channels": (32, 16, 16, 8, 8)},
+    "FPN": {"encoder_name": "resnet18", "decoder_pyramid_channels": 32, "decoder_segmentation_channels": 32},
+    "DeepLabV3": {"encoder_name": "resnet18", "decoder_channels": 32},
+    "DeepLabV3Plus": {"encoder_name": "resnet18", "decoder_channels": 32},
+    "HRNetV2": {"backbone": "hrnet_w18"},
+    "HRNetOCR": {"backbone": "hrnet_w18", "ocr_mid_channels": 32, "ocr_key_channels": 16},
+}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """On a few shared cores, intra-op threads fighting other processes make tiny convolutions 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_cfg(name):
+    return {"type": name, "encoder_weights": None, **TINY[name]}
+
+
+def test_every_registered_architecture_is_covered():
+    assert set(MODELS.names()) == {n for n in TINY if "_" not in n}
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_builds_trains_a_step_and_returns_logits_at_any_size(name):
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg(name), num_classes=4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    images, masks = torch.randn(2, 3, 64, 64), torch.randint(0, 4, (2, 64, 64))
+    masks[:, :4] = 255
+    model.train()
+    out = model(images)
+    logits = out["out"] if isinstance(out, dict) else out
+    loss = F.cross_entropy(logits, masks, ignore_index=255)
+    if isinstance(out, dict):
+        loss = loss + model.aux_weight * F.cross_entropy(out["aux"], masks, ignore_index=255)
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss)
+    assert isinstance(out, dict) == hasattr(model, "aux_weight") == (name == "HRNetOCR")
+    # DDP needs every parameter in the graph (timm zero-inits some residual BNs, so grads may be 0)
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    model.eval()
+    with torch.no_grad():
+        for size in [(64, 64), (45, 70)]:
+            assert model(torch.randn(1, 3, *size)).shape == (1, 4, *size)
+
+
+def test_hrnet_ocr_aux_output_in_training_only():
+    model = build_model({**tiny_cfg("HRNetOCR"), "aux_weight": 0.25}, num_classes=3)
+    assert model.aux_weight == 0.25
+    out = model.train()(torch.randn(2, 3, 45, 70))
+    assert set(out) == {"out", "aux"}
+    assert out["out"].shape == out["aux"].shape == (2, 3, 45, 70)
+    assert not torch.allclose(out["out"], out["aux"])
+    with torch.no_grad():
+        logits = model.eval()(torch.randn(1, 3, 45, 70))
+    assert isinstance(logits, torch.Tensor) and logits.shape == (1, 3, 45, 70)
+
+
+def test_hrnet_uses_the_four_raw_branches():
+    net = build_model(tiny_cfg("HRNetV2"), num_classes=3).net
+    assert net.encoder.feature_info.reduction() == [4, 8, 16, 32]
+    assert net.encoder.feature_info.channels() == [18, 36, 72, 144]
+    assert net.head[0][0].in_channels == 18 + 36 + 72 + 144
+
+
+def test_hrnet_offline_weights_and_bad_backbone_are_one_line(monkeypatch):
+    import timm
+
+    def offline(*args, **kwargs):
+        raise OSError("Temporary failure in name resolution")
+
+    with pytest.raises(SegkitError, match="'hrnet_w64x' is not a timm HRNet; use one of .*hrnet_w48"):
+        build_model({"type": "HRNetV2", "backbone": "hrnet_w64x", "encoder_weights": None}, 3)
+    monkeypatch.setattr(timm, "create_model", offline)
+    with pytest.raises(SegkitError, match="download weights for 'hrnet_w18'.*set model.encoder_weights=None"):
+        build_model({"type": "HRNetOCR", "backbone": "hrnet_w18", "encoder_weights": "imagenet"}, 3)
+
+
+def test_smp_options_that_change_the_output_are_refused():
+    with pytest.raises(SegkitError, match="model.activation='softmax2d'.*remove model.activation"):
+        build_model({**tiny_cfg("FPN"), "activation": "softmax2d"}, 3)
