@@ -56,6 +56,12 @@ DEFAULTS: dict[str, Any] = dict(
         device="auto",
         deterministic=False,
         grad_clip=None,
+        checkpoint_iters=None,  # also save last.pth every N iterations (mid-epoch)
+        keep_last=0,  # keep the N most recent checkpoints/epoch_<e>.pth besides last.pth and best.pth
+        ema=None,  # dict(decay=0.999): validate and save an exponential moving average of the weights
+        swa=None,  # dict(start_epoch=..., lr=...): stochastic weight averaging over the last epochs
+        early_stop=None,  # dict(patience=..., min_delta=0.0) on validation mIoU
+        sync_bn=False,  # SyncBatchNorm under DDP (ignored in a single process)
     ),
 )
 
@@ -88,6 +94,11 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train.seed": (_is_int, "an int"),
     "train.amp": (lambda v: type(v) is bool, "True or False"),
     "train.deterministic": (lambda v: type(v) is bool, "True or False"),
+    "train.sync_bn": (lambda v: type(v) is bool, "True or False"),
+    "train.checkpoint_iters": (lambda v: v is None or _positive_int(v), "a positive int or None"),
+    "train.keep_last": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
+    **{f"train.{k}": (lambda v: v is None or isinstance(v, dict), "a dict or None")
+       for k in ("ema", "swa", "early_stop")},
     "optimizer.lr": (lambda v: type(v) in (int, float) and v > 0, "a positive number"),
     **{f"{s}.type": (lambda v: type(v) is str and v != "", "a registered name (str)") for s in OPEN_SECTIONS},
 }

@@ -59,18 +59,25 @@ def main(argv: list[str]) -> int:
     if args.device:
         cfg.train.device = args.device
     work_dir = resolve_work_dir(args.config, cfg.work_dir, args.work_dir)
-    checkpoint = prepare_work_dir(work_dir, args.resume, args.overwrite)
     cfg.work_dir = str(work_dir)
 
-    from segkit.engine.trainer import Trainer, resolve_device  # heavy imports after argument checks
+    from segkit.engine.dist import barrier, init_distributed, shutdown  # heavy imports after argument checks
+    from segkit.engine.trainer import Trainer, resolve_device
 
-    device = resolve_device(cfg.train.device)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    cfg.dump(work_dir / "config.py")
-    trainer = Trainer(cfg, work_dir, device, progress=not args.no_progress)
-    if checkpoint is not None:
-        trainer.resume(checkpoint)
-    trainer.train()
+    dist_info, dist_device = init_distributed(cfg.train.device)
+    try:
+        device = dist_device or resolve_device(cfg.train.device)
+        checkpoint = prepare_work_dir(work_dir, args.resume, args.overwrite and dist_info.is_main)
+        if dist_info.is_main:
+            work_dir.mkdir(parents=True, exist_ok=True)
+            cfg.dump(work_dir / "config.py")
+        barrier()
+        trainer = Trainer(cfg, work_dir, device, progress=not args.no_progress, dist=dist_info)
+        if checkpoint is not None:
+            trainer.resume(checkpoint)
+        trainer.train()
+    finally:
+        shutdown()
     return 0
 
 

@@ -13,10 +13,13 @@ class _TqdmHandler(logging.Handler):
         tqdm.write(self.format(record))
 
 
-def setup_run_logger(work_dir: Path | None) -> logging.Logger:
-    """A ``segkit`` logger writing to the console and, when given, ``work_dir/train.log`` (appended)."""
+def setup_run_logger(work_dir: Path | None, quiet: bool = False) -> logging.Logger:
+    """A ``segkit`` logger writing to the console and, when given, ``work_dir/train.log`` (appended).
+
+    ``quiet`` (DDP ranks other than 0) keeps only warnings, so the console shows each message once.
+    """
     logger = logging.getLogger("segkit")
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.propagate = False
     for handler in list(logger.handlers):
         logger.removeHandler(handler)

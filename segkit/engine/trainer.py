@@ -2,37 +2,46 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import math
 import random
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 
-import segkit.engine.optim  # noqa: F401  (registers optimizers and schedules)
 import segkit.losses  # noqa: F401  (registers losses)
 from segkit import __version__
 from segkit.config import Config
 from segkit.data.batch import DeviceBatcher
-from segkit.data.loader import build_dataloader, build_dataset, seed_pipeline
-from segkit.engine.checkpoint import load_checkpoint, rng_state, set_rng_state
-from segkit.engine.hooks import CheckpointHook, Hook, ProgressHook
+from segkit.data.cutmix import from_config as cutmix_from_config
+from segkit.data.loader import build_dataloader, build_dataset
+from segkit.data.sampling import sample_seed
+from segkit.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from segkit.engine.dist import DistInfo, all_reduce_max, all_reduce_sum
+from segkit.engine.hooks import CheckpointHook, EarlyStoppingHook, EMAHook, Hook, PlateauHook, ProgressHook, SWAHook
+from segkit.engine.objective import Objective
+from segkit.engine.optim import build_optimizer
 from segkit.engine.precision import autocast, grad_scaler
 from segkit.engine.run_log import setup_run_logger
-from segkit.engine.validate import ValidationHook
+from segkit.engine.validate import ValidationHook, run_validation
 from segkit.errors import SegkitError
 from segkit.evaluation.evaluator import SegEvaluator
+from segkit.evaluation.report import format_table
 from segkit.models.builder import build_model
-from segkit.registry import LOSSES, OPTIMIZERS, SCHEDULERS
+from segkit.registry import LOSSES, SCHEDULERS, check_kwargs
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
 
@@ -48,113 +57,184 @@ def resolve_device(name: str) -> torch.device:
         raise SegkitError(f"train.device={name!r} is not a device; use auto, cpu or cuda") from err
 
 
+def groups_of(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of ``size`` items (the last may be shorter): the micro-batches of one step."""
+    iterator = iter(iterable)
+    while group := list(itertools.islice(iterator, size)):
+        yield group
+
+
 class Trainer:
     """Builds everything from a resolved Config and runs epochs of :meth:`run_step`."""
 
-    def __init__(self, cfg: Config, work_dir: Path, device: torch.device, progress: bool = True) -> None:
-        if cfg.train.accumulate != 1:
-            raise SegkitError(f"train.accumulate={cfg.train.accumulate}: gradient accumulation is not "
-                              "available in this version; set train.accumulate=1")
+    def __init__(self, cfg: Config, work_dir: Path, device: torch.device, progress: bool = True,
+                 dist: DistInfo | None = None) -> None:
         self.cfg = cfg
+        self.dist = dist or DistInfo()
+        self.is_main = self.dist.is_main
         self.work_dir = Path(work_dir)
         self.checkpoint_dir = self.work_dir / "checkpoints"
         self.device = device
         self.progress = progress
         self.amp = bool(cfg.train.amp)
         self.seed = int(cfg.train.seed)
-        self.logger = setup_run_logger(self.work_dir)
+        if self.is_main:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.logger = setup_run_logger(self.work_dir if self.is_main else None, quiet=not self.is_main)
         seed_everything(self.seed)
         if cfg.train.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = not cfg.train.deterministic
 
-        train_set = build_dataset(cfg, "train")
-        val_set = build_dataset(cfg, "val")
+        train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
         if val_set.classes != train_set.classes:
             raise SegkitError(f"{cfg.data.val.ann}: categories differ from {cfg.data.train.ann} "
                               f"({val_set.classes[1:]} vs {train_set.classes[1:]}); both splits need the same list")
         self.classes = train_set.classes
-        self.train_loader = build_dataloader(cfg, "train", train_set, seed=self.seed, device=device)
-        self.val_loader = build_dataloader(cfg, "val", val_set, seed=self.seed, device=device)
+        shard = {"rank": self.dist.rank, "world_size": self.dist.world_size, "device": device, "seed": self.seed}
+        self.train_loader = build_dataloader(cfg, "train", train_set, **shard)
+        self.val_loader = build_dataloader(cfg, "val", val_set, **shard)
         if len(self.train_loader) == 0:
             raise SegkitError(f"{cfg.data.train.ann}: no training batches (0 images?)")
 
-        self.model = build_model(cfg.model, num_classes=len(self.classes)).to(device)
-        self.loss_fn = LOSSES.build(cfg.loss, where="loss", ignore_index=cfg.data.ignore_index).to(device)
-        self.optimizer = OPTIMIZERS.build(cfg.optimizer, where="optimizer", params=self.model.parameters())
+        self.model = build_model(cfg.model, num_classes=len(self.classes))
+        if cfg.train.sync_bn and self.dist.enabled:
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.model.to(device)
+        self.net = self.model
+        if self.dist.enabled:
+            self.net = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        loss_fn = LOSSES.build(cfg.loss, where="loss", ignore_index=cfg.data.ignore_index).to(device)
+        self.objective = Objective(loss_fn, aux_weight=float(getattr(self.model, "aux_weight", 0.4)))
+        self.optimizer = build_optimizer(cfg.optimizer, self.model)
+        self.accumulate = int(cfg.train.accumulate)
+        self.steps_per_epoch = math.ceil(len(self.train_loader) / self.accumulate)
         self.max_epochs = int(cfg.train.epochs)
-        self.max_iters = self.max_epochs * len(self.train_loader)
+        self.max_iters = self.max_epochs * self.steps_per_epoch
         self.scheduler = SCHEDULERS.build(cfg.scheduler, where="scheduler", optimizer=self.optimizer,
-                                          total_iters=self.max_iters)
+                                          total_iters=self.max_iters, iters_per_epoch=self.steps_per_epoch)
         self.scaler = grad_scaler(device, self.amp)
         self.batcher = DeviceBatcher(device, cfg.data.mean, cfg.data.std)
+        self.cutmix = cutmix_from_config(cfg.data.train.cutmix)
         self.evaluator = SegEvaluator(len(self.classes), self.classes, cfg.data.ignore_index, device)
         self.writer: SummaryWriter | None = None  # opened in train(), after a possible resume
 
         self.epoch = 0  # completed epochs
+        self.epoch_step = 0  # optimizer steps done in the current epoch
         self.iter = 0  # completed optimizer steps
         self.step_loss = math.nan
         self.best: dict[str, Any] = {"mIoU": -math.inf, "epoch": None, "iter": None}
         self.is_best = False
         self.last_metrics: dict | None = None
-        self.hooks: list[Hook] = [ProgressHook(cfg.train.log_interval), ValidationHook(cfg.train.val_interval),
-                                  CheckpointHook()]
+        self.stop_requested = False
+        self.schedule_frozen = False
+        self.hooks = self._build_hooks()
 
-    def run_step(self, batch: dict[str, Any]) -> None:
-        images = self.batcher.images(batch)
-        masks = self.batcher.masks(batch)
-        with autocast(self.device, self.amp):
-            loss = self.compute_loss(self.model(images), masks)
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
-            raise SegkitError(f"loss became {loss_value} at epoch {self.epoch + 1}, iter {self.iter + 1}; "
-                              f"lower optimizer.lr or check the data; the last good checkpoint is "
-                              f"{self.checkpoint_dir / 'last.pth'}")
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+    def _build_hooks(self) -> list[Hook]:
+        train = self.cfg.train
+        hooks: list[Hook] = [ProgressHook(train.log_interval)]
+        self.ema_hook = EMAHook(self.model, **_options(train.ema, "train.ema", EMAHook)) if train.ema else None
+        if self.ema_hook:
+            hooks.append(self.ema_hook)
+        hooks += [ValidationHook(train.val_interval), PlateauHook()]
+        if train.early_stop:
+            hooks.append(EarlyStoppingHook(**_options(train.early_stop, "train.early_stop", EarlyStoppingHook)))
+        if train.swa:
+            hooks.append(SWAHook(self.model, **_options(train.swa, "train.swa", SWAHook)))
+        hooks.append(CheckpointHook(train.checkpoint_iters, train.keep_last))
+        return hooks
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """The weights validation measures and best.pth is chosen by: the EMA average when enabled."""
+        return self.ema_hook.model.module if self.ema_hook else self.model
+
+    def run_step(self, micro_batches: list[dict[str, Any]]) -> None:
+        """One optimizer step over ``accumulate`` micro-batches: forward, loss, backward, exact rescale, step.
+
+        Each micro-batch backpropagates numerator / c (c = a fixed size constant); the gradients are then
+        multiplied by c x world_size / (normaliser summed over micro-batches and ranks), which makes the step
+        identical to one batch holding all the pixels, with DDP's averaging undone.
+        """
+        constant = torch.tensor(float(self.objective.scale(micro_batches[0]["mask"]) * len(micro_batches)),
+                                device=self.device)
+        if self.dist.enabled:
+            all_reduce_max(constant)
+        totals = torch.zeros(2, device=self.device)  # numerator, normaliser
+        for i, batch in enumerate(micro_batches):
+            images, masks = self.batcher.images(batch), self.batcher.masks(batch)
+            if self.cutmix is not None:  # seeded by (seed, iteration, micro-batch): nothing to save for resume
+                generator = torch.Generator().manual_seed(sample_seed(self.seed, self.iter, 2**31 + i))
+                images, masks = self.cutmix(images, masks, generator)
+            last = i == len(micro_batches) - 1
+            no_sync = self.net.no_sync() if self.dist.enabled and not last else contextlib.nullcontext()
+            with no_sync:
+                with autocast(self.device, self.amp):
+                    numerator, normaliser = self.objective(self.net(images), masks)
+                if not math.isfinite(numerator.item()):
+                    raise SegkitError(f"loss became {numerator.item()} at epoch {self.epoch + 1}, iter {self.iter + 1};"
+                                      f" lower optimizer.lr or check the data; the last good checkpoint is "
+                                      f"{self.checkpoint_dir / 'last.pth'}")
+                self.scaler.scale(numerator / constant).backward()
+            totals += torch.stack([numerator.detach().float(), normaliser.detach().float()])
+        all_reduce_sum(totals)
+        self.scaler.unscale_(self.optimizer)
+        grads = [p.grad for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if grads:
+            factor = constant * self.dist.world_size / totals[1] if totals[1] > 0 else torch.zeros_like(constant)
+            torch._foreach_mul_(grads, factor)
         if self.cfg.train.grad_clip:
-            self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.scheduler.step()
-        self.step_loss = loss_value
-
-    def compute_loss(self, outputs: torch.Tensor | dict[str, torch.Tensor], masks: torch.Tensor) -> torch.Tensor:
-        """Models with an auxiliary head return ``{"out", "aux"}`` in training; aux adds ``aux_weight`` x loss."""
-        if isinstance(outputs, dict):
-            aux_weight = float(getattr(self.model, "aux_weight", 0.4))
-            return self.loss_fn(outputs["out"], masks) + aux_weight * self.loss_fn(outputs["aux"], masks)
-        return self.loss_fn(outputs, masks)
+        self.optimizer.zero_grad(set_to_none=True)
+        if not self.schedule_frozen:
+            self.scheduler.step()
+        self.step_loss = (totals[0] / totals[1].clamp(min=1e-12)).item()
 
     def train(self) -> dict[str, Any]:
         """Run the remaining epochs and return the summary also written to ``summary.json``."""
         started = time.perf_counter()
-        self.model.train()
-        # purge_step drops TensorBoard events a killed run wrote after its last checkpoint.
-        self.writer = SummaryWriter(str(self.work_dir / "tb"), purge_step=self.iter or None)
-        self.logger.info("training %s: %d epochs x %d iters on %s, classes: %s", self.cfg.model.type,
-                         self.max_epochs, len(self.train_loader), self.device, ", ".join(self.classes))
+        self.net.train()
+        if self.is_main:  # purge_step drops TensorBoard events a killed run wrote after its last checkpoint
+            self.writer = SummaryWriter(str(self.work_dir / "tb"), purge_step=self.iter or None)
+        self.logger.info("training %s: %d epochs x %d iters on %s (%d process%s), classes: %s", self.cfg.model.type,
+                         self.max_epochs, self.steps_per_epoch, self.device, self.dist.world_size,
+                         "es" if self.dist.enabled else "", ", ".join(self.classes))
         self._call("before_train")
-        while self.epoch < self.max_epochs:
-            self._start_epoch()
+        batch_size = self.train_loader.batch_size
+        while self.epoch < self.max_epochs and not self.stop_requested:
+            self.train_loader.sampler.set_epoch(self.epoch, start=self.epoch_step * self.accumulate * batch_size)
             self._call("before_epoch")
-            for batch in self.train_loader:
-                self.run_step(batch)
+            for micro_batches in groups_of(self.train_loader, self.accumulate):
+                self.run_step(micro_batches)
                 self.iter += 1
+                self.epoch_step += 1
                 self._call("after_step")
             self.epoch += 1
+            self.epoch_step = 0
             self._call("after_epoch")
         self._call("after_train")
-        self.writer.close()
-        return self._write_summary(time.perf_counter() - started)
+        summary = self._write_summary(time.perf_counter() - started) if self.is_main else {}
+        if self.writer is not None:
+            self.writer.close()
+        return summary
 
-    def _start_epoch(self) -> None:
-        """Shuffling and augmentation derive from (seed, epoch) only, so a resumed run sees the same data."""
-        epoch_seed = self.seed + self.epoch
-        self.train_loader.generator.manual_seed(epoch_seed)
-        if self.train_loader.num_workers == 0:
-            seed_pipeline(self.train_loader.dataset, epoch_seed)
+    def validate_extra(self, model: torch.nn.Module, tag: str) -> dict:
+        """Validate other weights (SWA) at the end: a metrics.jsonl line with ``"model": tag``, ``<tag>.pth``."""
+        metrics = run_validation(model, self.val_loader, self.evaluator, self.batcher, amp=self.amp,
+                                 progress=self.progress and self.is_main)
+        if self.is_main:
+            with open(self.work_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"epoch": self.epoch, "iter": self.iter, "model": tag, **metrics}) + "\n")
+            if metrics["mIoU"] is not None:
+                self.writer.add_scalar(f"val_{tag}/mIoU", metrics["mIoU"], self.iter)
+            save_checkpoint({"model": model.state_dict(), "classes": list(self.classes), "epoch": self.epoch,
+                             "iter": self.iter, "config": self.cfg.to_dict(), "segkit_version": __version__},
+                            self.checkpoint_dir / f"{tag}.pth")
+            self.logger.info("%s weights after epoch %d:\n%s\nsaved %s", tag, self.epoch, format_table(metrics),
+                             self.checkpoint_dir / f"{tag}.pth")
+        return metrics
 
     def _call(self, point: str) -> None:
         for hook in self.hooks:
@@ -167,8 +247,11 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "epoch": self.epoch,
+            "epoch_step": self.epoch_step,
             "iter": self.iter,
             "best": self.best,
+            "schedule_frozen": self.schedule_frozen,
+            "hooks": {type(h).__name__: s for h in self.hooks if (s := h.state_dict()) is not None},
             "classes": list(self.classes),
             "rng": rng_state(),
             "config": self.cfg.to_dict(),
@@ -176,27 +259,36 @@ class Trainer:
         }
 
     def resume(self, path: str | Path) -> None:
-        """Continue from a checkpoint: weights, optimizer, schedule, counters, best so far and RNG states."""
+        """Continue from a checkpoint: weights, optimizer, schedule, counters, hooks, best so far and RNG states."""
         state = load_checkpoint(path)
         if state.get("classes") != list(self.classes):
             raise SegkitError(f"{path}: checkpoint classes {state.get('classes')} differ from the dataset's "
                               f"{self.classes}; resume with the config the run was started with")
+        if "optimizer" not in state:
+            raise SegkitError(f"{path} holds weights only (no optimizer state); resume from last.pth or an "
+                              "epoch_<e>.pth, or start a new run with model.pretrained")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.iter, self.best = state["epoch"], state["iter"], state["best"]
+        self.epoch, self.epoch_step, self.iter = state["epoch"], state["epoch_step"], state["iter"]
+        self.best, self.schedule_frozen = state["best"], state["schedule_frozen"]
+        for hook in self.hooks:
+            if type(hook).__name__ in state["hooks"]:
+                hook.load_state_dict(state["hooks"][type(hook).__name__])
         set_rng_state(state["rng"])
-        self._drop_metrics_after(self.epoch)
-        self.logger.info("resumed from %s at epoch %d, iter %d", path, self.epoch, self.iter)
+        if self.is_main:
+            self._drop_metrics_after(self.iter)
+        self.logger.info("resumed from %s at epoch %d (+%d steps), iter %d", path, self.epoch, self.epoch_step,
+                         self.iter)
 
-    def _drop_metrics_after(self, epoch: int) -> None:
+    def _drop_metrics_after(self, iteration: int) -> None:
         """Validation lines written after the checkpoint was taken would be duplicated by the resumed run."""
         path = self.work_dir / "metrics.jsonl"
         if path.is_file():
             lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-            path.write_text("".join(ln for ln in lines if ln.strip() and json.loads(ln)["epoch"] <= epoch),
-                            encoding="utf-8")
+            kept = "".join(ln for ln in lines if ln.strip() and json.loads(ln)["iter"] <= iteration)
+            path.write_text(kept, encoding="utf-8")
 
     def _write_summary(self, seconds: float) -> dict[str, Any]:
         summary = {
@@ -206,11 +298,18 @@ class Trainer:
             "last_metrics": self.last_metrics,
             "epochs": self.epoch,
             "iters": self.iter,
+            "stopped_early": self.stop_requested,
             "train_seconds": round(seconds, 1),
             "classes": self.classes,
             "best_checkpoint": str(self.checkpoint_dir / "best.pth"),
         }
         (self.work_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        self.logger.info("done: best mIoU %s at epoch %s; outputs in %s", summary["best_mIoU"],
-                         summary["best_epoch"], self.work_dir)
+        self.logger.info("done: best mIoU %s at epoch %s; outputs in %s", summary["best_mIoU"], summary["best_epoch"],
+                         self.work_dir)
         return summary
+
+
+def _options(options: dict[str, Any], where: str, hook: type) -> dict[str, Any]:
+    """Check a hook's config dict against its constructor before building it."""
+    check_kwargs(hook, options, where=where)
+    return dict(options)

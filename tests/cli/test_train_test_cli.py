@@ -9,39 +9,16 @@ import pytest
 
 import segkit.cli.test as test_cli
 from segkit.cli.train import main as train_main
-from segkit.data.demo import make_demo_dataset
 
 REPO = Path(__file__).resolve().parents[2]
-
-CONFIG = """
-_base_ = ["{repo}/configs/demo_unet.py"]
-data = dict(root="{root}", num_workers=0, batch_size=4, val_batch_size=3,
-            train=dict(pipeline=[dict(type="HorizontalFlip", p=0.5)]))
-model = dict(decoder_channels=(32, 16, 16, 8, 8))
-scheduler = dict(warmup_iters=2)
-train = dict(epochs={epochs}, log_interval=1)
-"""
-
-
-@pytest.fixture(scope="module")
-def demo_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("demo")
-    make_demo_dataset(root, num_train=8, num_val=4, num_test=2, size=64, progress=False)
-    return root
-
-
-def write_config(folder: Path, root: Path, epochs: int) -> Path:
-    path = folder / f"tiny_{epochs}e.py"
-    path.write_text(CONFIG.format(repo=REPO, root=root, epochs=epochs))
-    return path
 
 
 def read_metrics(work_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (work_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_train_writes_the_work_dir_contract_and_test_reproduces_best(demo_root, tmp_path, capsys):
-    config = write_config(tmp_path, demo_root, epochs=2)
+def test_train_writes_the_work_dir_contract_and_test_reproduces_best(tiny_config, tmp_path, capsys):
+    config = tiny_config(epochs=2)
     work_dir = tmp_path / "run"
     assert train_main([str(config), "--work-dir", str(work_dir), "--no-progress", "--device", "cpu"]) == 0
     for name in ("config.py", "train.log", "metrics.jsonl", "summary.json", "checkpoints/last.pth",
@@ -68,17 +45,17 @@ def test_train_writes_the_work_dir_contract_and_test_reproduces_best(demo_root, 
     assert (work_dir / "config.py").read_text().count("decoder_channels") == 1
 
     # Resume: a 3-epoch config continues from epoch 2 instead of starting over.
-    longer = write_config(tmp_path, demo_root, epochs=3)
+    longer = tiny_config(epochs=3)
     assert train_main([str(longer), "--work-dir", str(work_dir), "--resume", "--no-progress"]) == 0
     assert [r["epoch"] for r in read_metrics(work_dir)] == [1, 2, 3]
     assert read_metrics(work_dir)[-1]["iter"] == 6
 
 
-def test_a_second_run_in_the_same_work_dir_is_refused(demo_root, tmp_path, capsys):
+def test_a_second_run_in_the_same_work_dir_is_refused(tiny_demo, tiny_config, tmp_path, capsys):
     work_dir = tmp_path / "run"
     (work_dir / "checkpoints").mkdir(parents=True)
     (work_dir / "checkpoints" / "last.pth").write_bytes(b"earlier run")
-    config = write_config(tmp_path, demo_root, epochs=1)
+    config = tiny_config(epochs=1)
     assert train_main([str(config), "--work-dir", str(work_dir)]) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert (work_dir / "checkpoints" / "last.pth").read_bytes() == b"earlier run"
@@ -90,26 +67,26 @@ def one_error_line(capsys) -> str:
     return err[0]
 
 
-def test_missing_annotation_file(demo_root, tmp_path, capsys):
-    config = write_config(tmp_path, demo_root, epochs=1)
+def test_missing_annotation_file(tiny_demo, tiny_config, tmp_path, capsys):
+    config = tiny_config(epochs=1)
     code = train_main([str(config), "--work-dir", str(tmp_path / "w"), "--set", "data.train.ann=nope.json"])
     assert code == 2 and "nope.json" in one_error_line(capsys)
 
 
-def test_listed_image_missing_on_disk(demo_root, tmp_path, capsys):
-    ann = json.loads((demo_root / "train.json").read_text())
+def test_listed_image_missing_on_disk(tiny_demo, tiny_config, tmp_path, capsys):
+    ann = json.loads((tiny_demo / "train.json").read_text())
     ann["images"][0]["file_name"] = "train/missing.jpg"
-    (demo_root / "broken.json").write_text(json.dumps(ann))
-    config = write_config(tmp_path, demo_root, epochs=1)
+    (tiny_demo / "broken.json").write_text(json.dumps(ann))
+    config = tiny_config(epochs=1)
     code = train_main([str(config), "--work-dir", str(tmp_path / "w"), "--set", "data.train.ann=broken.json"])
     assert code == 2 and "missing.jpg" in one_error_line(capsys)
 
 
-def test_unknown_category_id(demo_root, tmp_path, capsys):
-    ann = json.loads((demo_root / "train.json").read_text())
+def test_unknown_category_id(tiny_demo, tiny_config, tmp_path, capsys):
+    ann = json.loads((tiny_demo / "train.json").read_text())
     ann["annotations"][0]["category_id"] = 77
-    (demo_root / "badcat.json").write_text(json.dumps(ann))
-    config = write_config(tmp_path, demo_root, epochs=1)
+    (tiny_demo / "badcat.json").write_text(json.dumps(ann))
+    config = tiny_config(epochs=1)
     code = train_main([str(config), "--work-dir", str(tmp_path / "w"), "--set", "data.train.ann=badcat.json"])
     assert code == 2 and "77" in one_error_line(capsys)
 

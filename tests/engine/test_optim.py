@@ -4,27 +4,70 @@ import pytest
 import torch
 
 import segkit.engine.optim  # noqa: F401
-from segkit.engine.optim import warmup_cosine_factor
+from segkit.engine.optim import build_optimizer, report_metric
+from segkit.errors import SegkitError
 from segkit.registry import OPTIMIZERS, SCHEDULERS
 
 
-def test_warmup_then_cosine_to_floor():
-    total, warm, floor = 100, 10, 0.1
-    factors = [warmup_cosine_factor(s, total, warm, floor) for s in range(total + 1)]
-    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
-    assert factors[10] == pytest.approx(1.0)
-    assert factors[55] == pytest.approx(floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * 0.5)))
-    assert factors[100] == pytest.approx(floor)
-    assert all(a >= b for a, b in zip(factors[10:], factors[11:]))
-
-
-def test_scheduler_steps_per_iteration_from_config():
-    params = [torch.nn.Parameter(torch.zeros(1))]
-    opt = OPTIMIZERS.build({"type": "AdamW", "lr": 1.0}, params=params)
-    sched = SCHEDULERS.build({"type": "CosineWarmup", "warmup_iters": 2}, optimizer=opt, total_iters=4)
-    lrs = []
-    for _ in range(4):
-        lrs.append(opt.param_groups[0]["lr"])
+def lrs_of(cfg: dict, steps: int, total: int = 100, per_epoch: int = 10, lr: float = 1.0, metrics=()) -> list[float]:
+    opt = OPTIMIZERS.build({"type": "SGD", "lr": lr}, params=[torch.nn.Parameter(torch.zeros(1))])
+    sched = SCHEDULERS.build(cfg, optimizer=opt, total_iters=total, iters_per_epoch=per_epoch)
+    out = []
+    for step in range(steps):
+        out.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
-    assert lrs == pytest.approx([0.5, 1.0, 1.0, 0.5], abs=1e-9)  # the floor is reached at total_iters
+        if step in dict(metrics):
+            report_metric(sched, dict(metrics)[step])
+    return out
+
+
+def test_cosine_warmup_then_decay_to_floor():
+    lrs = lrs_of({"type": "CosineWarmup", "warmup_iters": 10, "min_lr_ratio": 0.1}, 101)
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0) and lrs[10] == pytest.approx(1.0)
+    assert lrs[55] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert lrs[100] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+
+
+def test_poly_step_onecycle_and_restarts():
+    poly = lrs_of({"type": "Poly", "power": 2.0}, 101)
+    assert poly[50] == pytest.approx(0.25) and poly[100] == pytest.approx(0.0)
+    step = lrs_of({"type": "Step", "milestones": [3, 6], "gamma": 0.5}, 70)
+    assert (step[29], step[30], step[60]) == pytest.approx((1.0, 0.5, 0.25))
+    one = lrs_of({"type": "OneCycle", "div_factor": 10, "final_div_factor": 100}, 101)
+    assert one[0] == pytest.approx(0.1) and max(one) == pytest.approx(1.0) and one[100] == pytest.approx(1e-3)
+    assert one.index(max(one)) == 30
+    restarts = lrs_of({"type": "CosineRestarts", "period_epochs": 2}, 45)
+    assert restarts[0] == restarts[20] == restarts[40] == pytest.approx(1.0) and restarts[19] < 0.01
+
+
+def test_reduce_on_plateau_reacts_to_validation():
+    cfg = {"type": "ReduceOnPlateau", "factor": 0.5, "patience": 1}
+    lrs = lrs_of(cfg, 40, metrics=[(9, 0.5), (19, 0.5), (29, 0.5)])
+    assert lrs[15] == pytest.approx(1.0) and lrs[25] == pytest.approx(1.0) and lrs[35] == pytest.approx(0.5)
+
+
+def test_encoder_lr_multiplier_makes_parameter_groups_and_survives_schedules():
+    from segkit.models.builder import build_model
+
+    model = build_model({"type": "Unet", "encoder_name": "resnet18", "encoder_weights": None}, num_classes=3)
+    opt = build_optimizer({"type": "AdamW", "lr": 1e-3, "encoder_lr_mult": 0.1}, model)
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([1e-4, 1e-3])
+    assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == sum(p.numel() for p in model.parameters())
+    sched = SCHEDULERS.build({"type": "CosineWarmup", "warmup_iters": 4}, optimizer=opt, total_iters=10,
+                             iters_per_epoch=5)
+    opt.step()
+    sched.step()
+    assert opt.param_groups[0]["lr"] / opt.param_groups[1]["lr"] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("name", ["adamp", "madgrad", "lookahead_adamw"])
+def test_timm_optimizers_by_name(name):
+    opt = build_optimizer({"type": "Timm", "opt": name, "lr": 1e-3}, torch.nn.Linear(2, 2))
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3)
+
+
+def test_unknown_timm_optimizer_is_named():
+    with pytest.raises(SegkitError, match="optimizer.opt='adamq' is not a timm optimizer; did you mean"):
+        build_optimizer({"type": "Timm", "opt": "adamq", "lr": 1e-3}, torch.nn.Linear(2, 2))
