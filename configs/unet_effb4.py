@@ -6,4 +6,4 @@ _base_ = [
     "_base_/default_runtime.py",
 ]
 model = dict(type="EfficientUnet", encoder_name="efficientnet-b4", encoder_weights="imagenet")
-loss = dict(type="CrossEntropy")
+loss = dict(type="BoundaryFocal", gamma=2.0, boundary_weight=2.0, sigma=3.0)

@@ -1,3 +1,3 @@
 """Importing this package registers every loss in ``segkit.registry.LOSSES``."""
 
-from segkit.losses import cross_entropy  # noqa: F401
+from segkit.losses import combo, cross_entropy, dice, focal, lovasz  # noqa: F401
