@@ -42,6 +42,14 @@ DEFAULTS: dict[str, Any] = dict(
         cache=True,  # rasterised masks cached on disk
         cache_dir=None,  # None = a folder chosen by segkit.data
     ),
+    evaluation=dict(
+        boundary_iou=False,  # also Boundary IoU per class (Cheng et al. 2021)
+        boundary_dilation=0.02,  # its band width, as a fraction of the image diagonal
+        panels=True,  # sample and per-class panels in TensorBoard at each validation
+        worst_k=4,  # worst images (per-image mIoU) shown besides the fixed class-covering set
+        class_images=3,  # images tiled in each val/class/<name> panel
+        hparams=True,  # hyper-parameters and best mIoU to TensorBoard's HParams tab at the end
+    ),
     model=dict(type="EfficientUnet", num_classes=None),
     loss=dict(type="CrossEntropy"),
     optimizer=dict(type="AdamW", lr=1e-3, weight_decay=1e-2),
@@ -87,6 +95,10 @@ _POSITIVE_TRAIN_INTS = ("epochs", "val_interval", "accumulate", "log_interval")
 _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "work_dir": (lambda v: v is None or type(v) is str, "a str or None"),
     "data.batch_size": (_positive_int, "a positive int"),
+    **{f"evaluation.{k}": (lambda v: type(v) is bool, "True or False")
+       for k in ("boundary_iou", "panels", "hparams")},
+    **{f"evaluation.{k}": (lambda v: _is_int(v) and v >= 0, "an int >= 0") for k in ("worst_k", "class_images")},
+    "evaluation.boundary_dilation": (lambda v: type(v) in (int, float) and 0 < v < 1, "a fraction in (0, 1)"),
     "data.val_batch_size": (lambda v: v is None or _positive_int(v), "a positive int or None"),
     "data.num_workers": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
     **{f"data.{s}.pipeline": (lambda v: isinstance(v, list | tuple), "a list") for s in _SPLITS},

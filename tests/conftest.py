@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny generated COCO dataset and configs that train on it in seconds."""
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,18 @@ model = dict(decoder_channels=(32, 16, 16, 8, 8))
 scheduler = dict(warmup_iters=2)
 train = dict(epochs={epochs}, log_interval=1)
 """
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_mask_cache(tmp_path_factory):
+    """Tests (and the processes they start) cache masks in a temporary folder, not in ~/.cache."""
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg_cache"))
+    yield
+    if previous is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
 
 
 @pytest.fixture(scope="session")

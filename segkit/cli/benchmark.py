@@ -9,6 +9,11 @@ from segkit.cli.common import add_debug_flag, guarded
 
 # name -> module in segkit.benchmarks exposing add_arguments(parser) and run(args) -> int
 BENCHMARKS = {
+    "data": "segkit.benchmarks.data",
+    "eval": "segkit.benchmarks.eval",
+    "loss": "segkit.benchmarks.loss",
+    "models": "segkit.benchmarks.models",
+    "trainer": "segkit.benchmarks.trainer",
 }
 
 

@@ -11,6 +11,9 @@ COMMANDS = {
     "test": "segkit.cli.test",
     "make-demo-data": "segkit.cli.make_demo_data",
     "benchmark": "segkit.cli.benchmark",
+    "kfold-split": "segkit.cli.kfold_split",
+    "analyze-dataset": "segkit.cli.analyze_dataset",
+    "browse-dataset": "segkit.cli.browse_dataset",
 }
 
 

@@ -1,16 +1,21 @@
 """A COCO json + image folder as (uint8 image, uint8 class mask) samples.
 
 Everything that can be checked without decoding pixels is checked at construction (paths, json
-structure, file existence, category and image ids), so a broken dataset fails before training starts
-rather than in a worker process hours in. Images stay uint8 all the way to the device: the trainer
-converts and normalises there, which keeps worker memory and host-to-device copies four times smaller.
+structure, file existence and header sizes, category and image ids, every segmentation), so a broken
+dataset fails before training starts rather than in a worker process hours in; with
+``on_bad_annotation="skip"`` bad records are left out instead and listed in ``dataset.skipped``.
+Masks are rasterised once and then read from the mask cache (``segkit.data.mask_cache``). Images stay
+uint8 all the way to the device: the trainer converts and normalises there, which keeps worker memory
+and host-to-device copies four times smaller.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
-from collections import defaultdict
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +24,23 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from segkit.data.masks import class_index_map, rasterize
+from segkit.data.classes import class_index_map
+from segkit.data.mask_cache import MaskCache, default_cache_dir, mask_key
+from segkit.data.masks import CROWD_MODES, OVERLAP_POLICIES, rasterize
 from segkit.data.transforms import build_pipeline
+from segkit.data.validate import ON_BAD, check_coco
 from segkit.errors import SegkitError
+
+_log = logging.getLogger("segkit.data")
 
 
 class CocoSegDataset(Dataset):
-    """Semantic-segmentation samples from a COCO json; see ``segkit.data.masks`` for the class rule."""
+    """Semantic-segmentation samples from a COCO json.
+
+    ``classes``, ``overlap``, ``crowd``, ``on_bad_annotation``, ``cache`` and ``cache_dir`` are the
+    ``data.*`` config keys of the same names (see docs/data.md). ``report`` is where a skip report goes;
+    by default it is written next to the mask cache, and its path is ``dataset.skip_report``.
+    """
 
     def __init__(
         self,
@@ -35,43 +50,72 @@ class CocoSegDataset(Dataset):
         pipeline: list[dict] | None = None,
         test_mode: bool = False,
         where: str = "data.train",
+        classes: Any = None,
+        overlap: str = "area_desc",
+        crowd: str = "paint",
+        on_bad_annotation: str = "error",
+        cache: bool = True,
+        cache_dir: str | Path | None = None,
+        report: str | Path | None = None,
     ) -> None:
         section = where.rpartition(".")[0]
-        root_key, img_dir_key = (f"{section}.{k}" if section else k for k in ("root", "img_dir"))
+        key = {k: f"{section}.{k}" if section else k for k in (
+            "root", "img_dir", "classes", "overlap", "crowd", "on_bad_annotation", "cache", "cache_dir")}
+        _check_choice(overlap, OVERLAP_POLICIES, key["overlap"])
+        _check_choice(crowd, CROWD_MODES, key["crowd"])
+        _check_choice(on_bad_annotation, ON_BAD, key["on_bad_annotation"])
+        if not isinstance(cache, bool):
+            raise SegkitError(f"{key['cache']} must be True or False, got {cache!r}")
+        if cache_dir is not None and not isinstance(cache_dir, str | Path):
+            raise SegkitError(f"{key['cache_dir']} must be a folder path or None, got {cache_dir!r}")
         self.root = Path(root)
         if not self.root.is_dir():
             raise SegkitError(
-                f"{root_key}: dataset folder {self.root} does not exist; check {root_key} "
+                f"{key['root']}: dataset folder {self.root} does not exist; check {key['root']} "
                 "(or run `make demo` to create the demo dataset)"
             )
         self.ann_file = self.root / ann
         if not self.ann_file.is_file():
             raise SegkitError(
-                f"{where}.ann: annotation file {self.ann_file} not found; check {root_key} and {where}.ann "
+                f"{where}.ann: annotation file {self.ann_file} not found; check {key['root']} and {where}.ann "
                 "(or run `make demo` to create the demo dataset)"
             )
         self.img_root = self.root / img_dir
         self.test_mode = test_mode
+        self.overlap = overlap
+        self.crowd = crowd
 
         coco = _load_json(self.ann_file)
-        for key in ("images", "categories") if test_mode else ("images", "categories", "annotations"):
-            if not isinstance(coco.get(key), list):
-                raise SegkitError(f"{self.ann_file}: missing or non-list {key!r}; expected a COCO json")
+        for name in ("images", "categories") if test_mode else ("images", "categories", "annotations"):
+            if not isinstance(coco.get(name), list):
+                raise SegkitError(f"{self.ann_file}: missing or non-list {name!r}; expected a COCO json")
         try:
-            self.classes, self.cat_to_index = class_index_map(coco["categories"])
+            self.classes, self.cat_to_index = class_index_map(coco["categories"], classes, where=key["classes"])
         except SegkitError as err:
             raise SegkitError(f"{self.ann_file}: {err}") from err
         self.num_classes = len(self.classes)
-        self.images = _checked_images(coco["images"], self.ann_file, self.img_root, img_dir_key)
-        self.anns_by_image = _index_annotations(
-            coco.get("annotations", []), self.images, self.cat_to_index, self.ann_file
-        )
+        checked = check_coco(coco, self.ann_file, self.img_root, self.cat_to_index, on_bad_annotation,
+                             with_annotations=not test_mode, img_dir_key=key["img_dir"])
+        self.images, self.anns_by_image, self.skipped = checked.images, checked.anns_by_image, checked.skipped
         self.pipeline = build_pipeline(pipeline, where=f"{where}.pipeline")
+        cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        self.cache = self._open_cache(cache_root, explicit=cache_dir is not None, where=key["cache_dir"]) \
+            if cache and not test_mode else None
+        self.skip_report = self._write_skip_report(report, cache_root) if self.skipped else None
+        self._keys: dict[int, str] = {}
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.to_sample(*self.load_raw(i))
+
+    def load_raw(self, i: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """RGB uint8 image, uint8 class mask (zeros in test mode) and the image record, before augmentation.
+
+        Batch-level augmentations (CutMix, copy-paste) combine raw samples of several images and then
+        finish each one with ``to_sample``.
+        """
         info = self.images[i]
         height, width = info["height"], info["width"]
         path = self.img_root / info["file_name"]
@@ -83,25 +127,74 @@ class CocoSegDataset(Dataset):
                 f"image {path} is {bgr.shape[1]}x{bgr.shape[0]} (WxH) but {self.ann_file} says "
                 f"{width}x{height}; fix the json's width/height or the image"
             )
-        sample: dict[str, Any] = {"image": cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)}
-        if not self.test_mode:
-            try:
-                anns = self.anns_by_image.get(info["id"], [])
-                sample["mask"] = rasterize(anns, height, width, self.cat_to_index)
-            except SegkitError as err:
-                raise SegkitError(f"{self.ann_file}: {err}") from err
+        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        if self.test_mode:
+            return image, np.zeros((height, width), np.uint8), info
+        return image, self.mask(i), info
+
+    def to_sample(self, image: np.ndarray, mask: np.ndarray, info: dict[str, Any]) -> dict[str, Any]:
+        """Apply the pipeline and build the sample dict: uint8 CHW image tensor, uint8 HW mask tensor."""
+        sample: dict[str, Any] = {"image": image} if self.test_mode else {"image": image, "mask": mask}
         if self.pipeline is not None:
             sample = self.pipeline(**sample)
         out: dict[str, Any] = {
             "image": torch.from_numpy(np.ascontiguousarray(sample["image"].transpose(2, 0, 1))),
             "image_id": info["id"],
             "file_name": info["file_name"],
-            "height": height,
-            "width": width,
+            "height": info["height"],
+            "width": info["width"],
         }
         if not self.test_mode:
             out["mask"] = torch.from_numpy(np.ascontiguousarray(sample["mask"], dtype=np.uint8))
         return out
+
+    def mask(self, i: int) -> np.ndarray:
+        """The image's class mask, from the cache when it holds one (without decoding the image)."""
+        info = self.images[i]
+        height, width = info["height"], info["width"]
+        anns = self.anns_by_image.get(info["id"], [])
+        if self.cache is None:
+            return rasterize(anns, height, width, self.cat_to_index, self.overlap, self.crowd)
+        key = self._keys.get(i)
+        if key is None:  # hashing the annotations costs ~30 us: once per image and process is enough
+            key = self._keys[i] = mask_key(anns, height, width, self.cat_to_index, self.overlap, self.crowd)
+        mask = self.cache.load(key, height, width)
+        if mask is None:
+            mask = rasterize(anns, height, width, self.cat_to_index, self.overlap, self.crowd)
+            self.cache.save(key, mask)
+        return mask
+
+    @staticmethod
+    def _open_cache(root: Path, explicit: bool, where: str) -> MaskCache | None:
+        """An unusable folder the user chose is an error; an unusable default only costs speed."""
+        try:
+            return MaskCache(root, where=where)
+        except SegkitError as err:
+            if explicit:
+                raise
+            _log.warning("%s; masks will be rebuilt every epoch", err)
+            return None
+
+    def _write_skip_report(self, report: str | Path | None, cache_root: Path) -> Path | None:
+        """JSON list of what was skipped; the trainer copies it into the work dir."""
+        if report is None:
+            digest = hashlib.blake2b(str(self.ann_file.resolve()).encode(), digest_size=4).hexdigest()
+            report = cache_root / "skipped" / f"{self.ann_file.stem}-{digest}.json"
+        path = Path(report)
+        images = sum(1 for entry in self.skipped if entry["annotation_id"] is None)
+        summary = (f"{self.ann_file}: skipped {images} image(s) and {len(self.skipped) - images} annotation(s) "
+                   "(data.on_bad_annotation='skip')")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"ann_file": str(self.ann_file), "skipped": self.skipped}, f, indent=1)
+            os.replace(tmp, path)
+        except OSError as err:
+            _log.warning("%s; could not write the report to %s (%s)", summary, path, err.strerror or err)
+            return None
+        _log.warning("%s; report: %s", summary, path)
+        return path
 
 
 def _load_json(path: Path) -> dict[str, Any]:
@@ -117,61 +210,6 @@ def _load_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _checked_images(
-    images: list[Any], ann_file: Path, img_root: Path, img_dir_key: str
-) -> list[dict[str, Any]]:
-    """The image records, each with an int id, a file name and a positive size; all files present."""
-    seen: set[int] = set()
-    for pos, img in enumerate(images):
-        ok = (
-            isinstance(img, dict)
-            and _is_int(img.get("id"))
-            and isinstance(img.get("file_name"), str)
-            and _is_int(img.get("height"))
-            and _is_int(img.get("width"))
-            and img["height"] > 0
-            and img["width"] > 0
-        )
-        if not ok:
-            raise SegkitError(
-                f"{ann_file}: images[{pos}] needs an integer 'id', a 'file_name' and positive integer "
-                f"'height'/'width', got {img!r}"
-            )
-        if img["id"] in seen:
-            raise SegkitError(f"{ann_file}: image id {img['id']} appears twice; image ids must be unique")
-        seen.add(img["id"])
-    missing = [img["file_name"] for img in images if not os.path.isfile(img_root / img["file_name"])]
-    if missing:
-        raise SegkitError(
-            f"{ann_file}: {len(missing)} of {len(images)} listed images are missing under {img_root}, "
-            f"first: {img_root / missing[0]}; check {img_dir_key} and the json's file_name entries"
-        )
-    return images
-
-
-def _index_annotations(
-    anns: list[Any], images: list[dict[str, Any]], cat_to_index: dict[int, int], ann_file: Path
-) -> dict[int, list[dict[str, Any]]]:
-    """Annotations grouped by image id, after checking every image and category id they refer to."""
-    by_image: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    image_ids = {img["id"] for img in images}
-    for pos, ann in enumerate(anns):
-        if not isinstance(ann, dict):
-            raise SegkitError(f"{ann_file}: annotations[{pos}] is not a dict: {ann!r}")
-        cat_id, image_id = ann.get("category_id"), ann.get("image_id")
-        if not _is_int(cat_id) or cat_id not in cat_to_index:
-            raise SegkitError(
-                f"{ann_file}: annotation id={ann.get('id')!r} has category_id={cat_id!r}, which is not among "
-                f"the categories (known ids: {sorted(cat_to_index)})"
-            )
-        if not _is_int(image_id) or image_id not in image_ids:
-            raise SegkitError(
-                f"{ann_file}: annotation id={ann.get('id')!r} refers to image_id={image_id!r}, which is not "
-                "in 'images'"
-            )
-        by_image[image_id].append(ann)
-    return dict(by_image)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _check_choice(value: Any, choices: tuple[str, ...], key: str) -> None:
+    if value not in choices:
+        raise SegkitError(f"{key} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")

@@ -7,30 +7,29 @@ from typing import Any
 
 import cv2
 import torch
-from torch.utils.data import DataLoader, Dataset, default_collate, get_worker_info
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from segkit.data.coco import CocoSegDataset
+from segkit.data.copy_paste import CopyPaste, wrap_copy_paste
+from segkit.data.sampling import EpochSampler, SeededSamples
 from segkit.errors import SegkitError
 
 
-def build_dataset(cfg: Any, split: str) -> CocoSegDataset:
-    """``split`` is ``train``, ``val`` or ``test``; its ``data.<split>`` section names the annotation file."""
-    section = cfg.data[split]
-    return CocoSegDataset(root=cfg.data.root, ann=section.ann, img_dir=cfg.data.img_dir,
-                          pipeline=section.pipeline or None, test_mode=split == "test", where=f"data.{split}")
+def build_dataset(cfg: Any, split: str) -> CocoSegDataset | CopyPaste:
+    """``split`` is ``train``, ``val`` or ``test``; its ``data.<split>`` section names the annotation file.
+
+    The training split is wrapped in copy-paste when ``data.train.copy_paste`` is set.
+    """
+    data, section = cfg.data, cfg.data[split]
+    dataset = CocoSegDataset(root=data.root, ann=section.ann, img_dir=data.img_dir, pipeline=section.pipeline or None,
+                             test_mode=split == "test", where=f"data.{split}", classes=data.classes,
+                             overlap=data.overlap, crowd=data.crowd, on_bad_annotation=data.on_bad_annotation,
+                             cache=data.cache, cache_dir=data.cache_dir)
+    return wrap_copy_paste(dataset, section.copy_paste) if split == "train" else dataset
 
 
-def seed_pipeline(dataset: Dataset, seed: int) -> None:
-    """albumentations >= 2 draws from its own generators, which torch's worker seeding does not reach."""
-    pipeline = getattr(dataset, "pipeline", None)
-    if pipeline is not None:
-        pipeline.set_random_seed(seed % 2**32)
-
-
-def _seed_worker(_: int) -> None:
+def _init_worker(_: int) -> None:
     cv2.setNumThreads(0)  # OpenCV's own thread pool in every worker would oversubscribe the cores
-    info = get_worker_info()
-    seed_pipeline(info.dataset, info.seed)  # info.seed = loader seed + worker id: new every epoch
 
 
 def collate(where: str):
@@ -48,23 +47,25 @@ def collate(where: str):
 
 
 def build_dataloader(cfg: Any, split: str, dataset: Dataset | None = None, seed: int = 0,
-                     device: torch.device | None = None) -> DataLoader:
-    """Training loaders shuffle with a seeded generator; evaluation loaders keep file order."""
+                     device: torch.device | None = None, rank: int = 0, world_size: int = 1) -> DataLoader:
+    """Training loaders shuffle per epoch (``loader.sampler.set_epoch``); evaluation loaders keep file order.
+
+    Every sample is seeded from (seed, epoch, index) by ``SeededSamples``, so workers can stay alive across
+    epochs (persistent) without making augmentation depend on which worker built which sample.
+    """
     dataset = dataset if dataset is not None else build_dataset(cfg, split)
     training = split == "train"
     batch_size = cfg.data.batch_size if training else (cfg.data.val_batch_size or 1)
     workers = cfg.data.num_workers
-    generator = torch.Generator().manual_seed(seed)
-    seed_pipeline(dataset, seed)
+    sampler = EpochSampler(len(dataset), shuffle=training, seed=seed, rank=rank, world_size=world_size)
     return DataLoader(
-        dataset,
+        SeededSamples(dataset),
         batch_size=batch_size,
-        shuffle=training,
-        drop_last=training and len(dataset) > batch_size,  # a lone last image breaks BatchNorm statistics
+        sampler=sampler,
+        drop_last=training and len(sampler) > batch_size,  # a lone last image breaks BatchNorm statistics
         num_workers=workers,
         pin_memory=device is not None and device.type == "cuda",
-        persistent_workers=False,
-        worker_init_fn=_seed_worker if workers > 0 else None,
-        generator=generator,
+        persistent_workers=workers > 0,
+        worker_init_fn=_init_worker if workers > 0 else None,
         collate_fn=collate(f"data.{split}"),
     )

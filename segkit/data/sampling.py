@@ -84,7 +84,7 @@ class SeededSamples(Dataset):
         try:
             random.seed(seed)
             np.random.seed(seed % 2**32)
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)  # CPU only: torch.manual_seed would also queue CUDA seeding
             pipeline = getattr(self.dataset, "pipeline", None)
             if pipeline is not None:
                 pipeline.set_random_seed(seed % 2**32)

@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import random
+import shutil
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -91,6 +92,7 @@ class Trainer:
             raise SegkitError(f"{cfg.data.val.ann}: categories differ from {cfg.data.train.ann} "
                               f"({val_set.classes[1:]} vs {train_set.classes[1:]}); both splits need the same list")
         self.classes = train_set.classes
+        self._keep_skip_reports(train_set, val_set)
         shard = {"rank": self.dist.rank, "world_size": self.dist.world_size, "device": device, "seed": self.seed}
         self.train_loader = build_dataloader(cfg, "train", train_set, **shard)
         self.val_loader = build_dataloader(cfg, "val", val_set, **shard)
@@ -99,7 +101,10 @@ class Trainer:
 
         self.model = build_model(cfg.model, num_classes=len(self.classes))
         if cfg.train.sync_bn and self.dist.enabled:
-            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            if device.type == "cuda":
+                self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            else:
+                self.logger.warning("train.sync_bn: SyncBatchNorm needs CUDA; keeping BatchNorm on %s", device)
         self.model.to(device)
         self.net = self.model
         if self.dist.enabled:
@@ -116,7 +121,9 @@ class Trainer:
         self.scaler = grad_scaler(device, self.amp)
         self.batcher = DeviceBatcher(device, cfg.data.mean, cfg.data.std)
         self.cutmix = cutmix_from_config(cfg.data.train.cutmix)
-        self.evaluator = SegEvaluator(len(self.classes), self.classes, cfg.data.ignore_index, device)
+        self.evaluator = SegEvaluator(len(self.classes), self.classes, cfg.data.ignore_index, device,
+                                      boundary_iou=cfg.evaluation.boundary_iou,
+                                      boundary_dilation=cfg.evaluation.boundary_dilation)
         self.writer: SummaryWriter | None = None  # opened in train(), after a possible resume
 
         self.epoch = 0  # completed epochs
@@ -130,13 +137,25 @@ class Trainer:
         self.schedule_frozen = False
         self.hooks = self._build_hooks()
 
+    def _keep_skip_reports(self, *datasets: Any) -> None:
+        """Annotations skipped under data.on_bad_annotation='skip' are listed in the work dir, per split."""
+        for split, dataset in zip(("train", "val"), datasets):
+            report = getattr(dataset, "skip_report", None)
+            if report is not None and self.is_main:
+                target = self.work_dir / f"skipped_{split}.json"
+                shutil.copyfile(report, target)
+                self.logger.warning("data.%s: skipped %d bad annotation record(s); see %s", split,
+                                    len(dataset.skipped), target)
+
     def _build_hooks(self) -> list[Hook]:
         train = self.cfg.train
         hooks: list[Hook] = [ProgressHook(train.log_interval)]
         self.ema_hook = EMAHook(self.model, **_options(train.ema, "train.ema", EMAHook)) if train.ema else None
         if self.ema_hook:
             hooks.append(self.ema_hook)
-        hooks += [ValidationHook(train.val_interval), PlateauHook()]
+        evaluation = self.cfg.evaluation
+        hooks += [ValidationHook(train.val_interval, panels=evaluation.panels, worst_k=evaluation.worst_k,
+                                 class_images=evaluation.class_images, hparams=evaluation.hparams), PlateauHook()]
         if train.early_stop:
             hooks.append(EarlyStoppingHook(**_options(train.early_stop, "train.early_stop", EarlyStoppingHook)))
         if train.swa:

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from segkit.data.batch import DeviceBatcher
+from segkit.engine.dist import average_buffers
 from segkit.engine.hooks import Hook
 from segkit.engine.precision import autocast
 from segkit.evaluation.evaluator import SegEvaluator
@@ -77,6 +78,9 @@ class ValidationHook(Hook):
         trainer.is_best = False
         if trainer.epoch % self.interval and trainer.epoch != trainer.max_epochs:
             return
+        average_buffers(trainer.model)
+        if trainer.eval_model is not trainer.model:
+            average_buffers(trainer.eval_model)
         collector = self._collector(trainer)
         metrics = run_validation(trainer.eval_model, trainer.val_loader, trainer.evaluator, trainer.batcher,
                                  amp=trainer.amp, progress=trainer.progress and trainer.is_main,

@@ -54,23 +54,69 @@ def confusion_matrix(
     t = target.reshape(-1).to(torch.int64)
     p = pred.reshape(-1).to(torch.int64)
     ignored = t == ignore_index
-    counted = ~ignored
-    hint = f" and is not ignore_index {ignore_index}; fix the masks or num_classes"
-    _check_range(t, counted, num_classes, "target", hint)
-    _check_range(p, counted, num_classes, "prediction", "; num_classes does not match the model's outputs")
+    # Ignored pixels count as class 0 here and are sent to a dropped extra bin below, which is cheaper
+    # than compacting the batch with a boolean mask.
+    index = t.masked_fill(ignored, 0)
+    _check_range(index, ignored, num_classes, "target",
+                 f" and is not ignore_index {ignore_index}; fix the masks or num_classes")
+    _check_range(p, ignored, num_classes, "prediction", "; num_classes does not match the model's outputs")
 
-    # Ignored pixels land in one extra bin that is dropped: cheaper than compacting the batch with a mask.
     sentinel = num_classes * num_classes
-    index = t * num_classes
+    index *= num_classes
     index += p
     index.masked_fill_(ignored, sentinel)
     counts = torch.bincount(index, minlength=sentinel + 1)[:sentinel]
     return counts.reshape(num_classes, num_classes)
 
 
-def _check_range(values: torch.Tensor, counted: torch.Tensor, num_classes: int, name: str, hint: str) -> None:
-    """Raise on a counted value outside ``[0, C)``; ignored pixels may hold anything."""
-    bad = counted & ((values < 0) | (values >= num_classes))
+def per_image_confusion(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = 255
+) -> torch.Tensor:
+    """``(B, C, C)`` int64: one confusion matrix per image of a ``(B, H, W)`` batch, in one ``bincount``.
+
+    For choosing images to look at (the worst ones, the ones that show a class), not for reporting:
+    per-image ratios overweight small images. Values must already be range-checked, as
+    :func:`confusion_matrix` does.
+    """
+    batch = target.shape[0]
+    t = target.reshape(batch, -1).to(torch.int64)
+    p = pred.reshape(batch, -1).to(torch.int64)
+    cells = num_classes * num_classes
+    # Image b's pairs land in bins [b * C * C, (b + 1) * C * C); ignored pixels in one dropped extra bin.
+    index = t * num_classes
+    index += p
+    index += torch.arange(0, batch * cells, cells, device=t.device).unsqueeze(1)
+    index.masked_fill_(t == ignore_index, batch * cells)
+    counts = torch.bincount(index.reshape(-1), minlength=batch * cells + 1)[: batch * cells]
+    return counts.reshape(batch, num_classes, num_classes)
+
+
+def iou_per_class(cm: torch.Tensor) -> torch.Tensor:
+    """float64 IoU of every class from ``(..., C, C)`` confusion matrices; NaN where a class is in neither map."""
+    cm = cm.to(torch.float64)
+    tp = cm.diagonal(dim1=-2, dim2=-1)
+    union = cm.sum(dim=-1) + cm.sum(dim=-2) - tp
+    return torch.where(union > 0, tp / union.clamp_min(1), torch.full_like(tp, float("nan")))
+
+
+def image_mious(cms: torch.Tensor) -> list[float | None]:
+    """mIoU of each image from ``(B, C, C)`` per-image matrices: mean over the classes in its GT or prediction."""
+    ious = iou_per_class(cms).cpu()
+    present = ~ious.isnan()
+    return [float(row[keep].mean()) if keep.any() else None for row, keep in zip(ious, present)]
+
+
+def _check_range(values: torch.Tensor, ignored: torch.Tensor, num_classes: int, name: str, hint: str) -> None:
+    """Raise on a counted value outside ``[0, C)``; ignored pixels may hold anything.
+
+    One ``aminmax`` settles the usual case; the element-wise search for the culprit runs only on failure.
+    """
+    if values.numel() == 0:
+        return
+    low, high = torch.aminmax(values)
+    if 0 <= int(low) and int(high) < num_classes:
+        return
+    bad = ~ignored & ((values < 0) | (values >= num_classes))
     if bool(bad.any()):
         raise MetricInputError(f"{name} value {int(values[bad][0])} is outside [0, {num_classes}){hint}")
 

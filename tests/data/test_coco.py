@@ -7,8 +7,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from segkit.config import load_config
 from segkit.data.coco import CocoSegDataset
+from segkit.data.loader import build_dataset
 from segkit.errors import SegkitError
 
 H, W = 6, 8
@@ -48,9 +51,14 @@ def make_dataset(root: Path, *, break_json: bool = False, **overrides) -> dict:
     return coco
 
 
+def dataset(root: Path, **kwargs) -> CocoSegDataset:
+    """A dataset whose mask cache lives in the test's folder, not in the user's home."""
+    return CocoSegDataset(root, **{"cache_dir": root / "cache", **kwargs})
+
+
 def test_samples_are_uint8_chw_rgb_with_rank_class_masks(tmp_path):
     make_dataset(tmp_path)
-    ds = CocoSegDataset(tmp_path)
+    ds = dataset(tmp_path)
     assert len(ds) == 3 and ds.classes == ["Background", "paper", "can"] and ds.num_classes == 3
     sample = ds[0]
     image, mask = sample["image"], sample["mask"]
@@ -77,7 +85,7 @@ def test_test_mode_needs_no_annotations_and_yields_every_image_without_mask(tmp_
     coco = make_dataset(tmp_path)
     del coco["annotations"]
     (tmp_path / "test.json").write_text(json.dumps(coco))
-    ds = CocoSegDataset(tmp_path, ann=str(tmp_path / "test.json"), test_mode=True, where="data.test")
+    ds = dataset(tmp_path, ann=str(tmp_path / "test.json"), test_mode=True, where="data.test")
     samples = [ds[i] for i in range(len(ds))]
     assert [s["image_id"] for s in samples] == [0, 1, 2]
     assert all("mask" not in s and s["image"].dtype == torch.uint8 for s in samples)
@@ -85,8 +93,8 @@ def test_test_mode_needs_no_annotations_and_yields_every_image_without_mask(tmp_
 
 def test_flip_pipeline_moves_image_and_mask_together(tmp_path):
     make_dataset(tmp_path)
-    plain = CocoSegDataset(tmp_path)[0]
-    flipped = CocoSegDataset(tmp_path, pipeline=[dict(type="HorizontalFlip", p=1.0)])[0]
+    plain = dataset(tmp_path)[0]
+    flipped = dataset(tmp_path, pipeline=[dict(type="HorizontalFlip", p=1.0)])[0]
     np.testing.assert_array_equal(flipped["image"].numpy(), np.flip(plain["image"].numpy(), axis=2))
     np.testing.assert_array_equal(flipped["mask"].numpy(), np.flip(plain["mask"].numpy(), axis=1))
     assert flipped["image"].is_contiguous() and flipped["height"] == H
@@ -95,18 +103,18 @@ def test_flip_pipeline_moves_image_and_mask_together(tmp_path):
 def test_bad_pipeline_is_reported_at_construction_with_its_key(tmp_path):
     make_dataset(tmp_path)
     with pytest.raises(SegkitError, match=r"data.val.pipeline\[0\]: remove Normalize"):
-        CocoSegDataset(tmp_path, pipeline=[dict(type="Normalize")], where="data.val")
+        dataset(tmp_path, pipeline=[dict(type="Normalize")], where="data.val")
 
 
 def test_missing_root_names_path_and_key(tmp_path):
     with pytest.raises(SegkitError, match=r"data.root: dataset folder .*nowhere does not exist.*make demo"):
-        CocoSegDataset(tmp_path / "nowhere")
+        dataset(tmp_path / "nowhere")
 
 
 def test_missing_annotation_file_names_path_and_key(tmp_path):
     make_dataset(tmp_path)
     with pytest.raises(SegkitError, match=r"data.val.ann: annotation file .*val.json not found.*data.root"):
-        CocoSegDataset(tmp_path, ann="val.json", where="data.val")
+        dataset(tmp_path, ann="val.json", where="data.val")
 
 
 def test_invalid_json_names_file_and_line(tmp_path):
@@ -114,7 +122,7 @@ def test_invalid_json_names_file_and_line(tmp_path):
     lines = (tmp_path / "train.json").read_text().splitlines()
     line = next(n for n, text in enumerate(lines, 1) if "categories" in text)
     with pytest.raises(SegkitError, match=rf"train.json:{line}:\d+: invalid JSON"):
-        CocoSegDataset(tmp_path)
+        dataset(tmp_path)
 
 
 @pytest.mark.parametrize("key", ["images", "categories", "annotations"])
@@ -123,7 +131,7 @@ def test_missing_top_level_key(tmp_path, key):
     del coco[key]
     (tmp_path / "train.json").write_text(json.dumps(coco))
     with pytest.raises(SegkitError, match=rf"train.json: missing or non-list '{key}'"):
-        CocoSegDataset(tmp_path)
+        dataset(tmp_path)
 
 
 def test_missing_images_are_counted_and_the_first_named(tmp_path):
@@ -131,56 +139,96 @@ def test_missing_images_are_counted_and_the_first_named(tmp_path):
     (tmp_path / "images" / "a.png").unlink()
     (tmp_path / "images" / "sub" / "c.jpg").unlink()
     with pytest.raises(SegkitError, match=r"train.json: 2 of 3 listed images are missing .*first: .*a.png"):
-        CocoSegDataset(tmp_path)
+        dataset(tmp_path)
 
 
-def test_unknown_category_is_caught_at_construction(tmp_path):
+def test_load_raw_then_to_sample_is_getitem(tmp_path):
+    make_dataset(tmp_path)
+    ds = dataset(tmp_path, pipeline=[dict(type="HorizontalFlip", p=1.0)])
+    image, mask, info = ds.load_raw(0)
+    assert image.dtype == np.uint8 and image.shape == (H, W, 3) and image[0, 3].tolist() == [90, 50, 200]
+    assert mask.dtype == np.uint8 and mask.shape == (H, W) and mask[1, 1] == 2  # not yet flipped
+    assert info is ds.images[0]
+    rebuilt, direct = ds.to_sample(image, mask, info), ds[0]
+    assert rebuilt.keys() == direct.keys()
+    assert all(torch.equal(rebuilt[k], direct[k]) if torch.is_tensor(direct[k]) else rebuilt[k] == direct[k]
+               for k in direct)
+    assert rebuilt["mask"][1, W - 2] == 2  # the pipeline ran
+
+
+def test_test_mode_load_raw_gives_an_empty_mask_and_uses_no_cache(tmp_path):
     coco = make_dataset(tmp_path)
-    coco["annotations"][1]["category_id"] = 7
-    (tmp_path / "train.json").write_text(json.dumps(coco))
-    with pytest.raises(SegkitError, match=r"train.json: annotation id=1 has category_id=7.*ids: \[0, 4\]"):
-        CocoSegDataset(tmp_path)
+    del coco["annotations"]
+    (tmp_path / "test.json").write_text(json.dumps(coco))
+    ds = dataset(tmp_path, ann="test.json", test_mode=True, where="data.test")
+    _, mask, _ = ds.load_raw(2)
+    assert mask.shape == (W, H) and not mask.any() and ds.cache is None
 
 
-def test_annotation_for_unknown_image_is_an_error(tmp_path):
-    coco = make_dataset(tmp_path)
-    coco["annotations"][0]["image_id"] = 99
-    (tmp_path / "train.json").write_text(json.dumps(coco))
-    with pytest.raises(SegkitError, match=r"train.json: annotation id=0 refers to image_id=99"):
-        CocoSegDataset(tmp_path)
+def test_class_mapping_reaches_the_masks(tmp_path):
+    make_dataset(tmp_path)
+    ds = dataset(tmp_path, classes={"can": 1, "paper": 0})
+    assert ds.classes == ["Background", "can"] and ds.num_classes == 2
+    expected = np.zeros((H, W), np.uint8)
+    expected[1:3, 1:3] = 1  # paper dropped, the can still there
+    np.testing.assert_array_equal(ds[0]["mask"].numpy(), expected)
+    with pytest.raises(SegkitError, match=r"train.json: data.classes\[0\]: no category is named 'cans'.*'can'"):
+        dataset(tmp_path, classes=["cans"])
 
 
 @pytest.mark.parametrize(
-    ("images", "message"),
+    ("key", "value", "message"),
     [
-        ([{"id": 0, "file_name": "a.png", "height": H}], r"images\[0\] needs"),
-        ([{"id": 0, "file_name": "a.png", "height": H, "width": W}] * 2, "image id 0 appears twice"),
+        ("overlap", "biggest", "data.overlap must be one of 'area_desc', 'max_class', 'poly_len_asc', 'annot"),
+        ("crowd", "drop", "data.crowd must be one of 'paint', 'ignore', got 'drop'"),
+        ("on_bad_annotation", "warn", "data.on_bad_annotation must be one of 'error', 'skip'"),
+        ("cache", "yes", "data.cache must be True or False, got 'yes'"),
+        ("cache_dir", 3, "data.cache_dir must be a folder path or None, got 3"),
     ],
 )
-def test_bad_image_records(tmp_path, images, message):
-    make_dataset(tmp_path, images=images, annotations=[])
-    with pytest.raises(SegkitError, match=message):
-        CocoSegDataset(tmp_path)
-
-
-def test_unreadable_image_is_named_when_loaded(tmp_path):
+def test_bad_data_settings_name_their_key(tmp_path, key, value, message):
     make_dataset(tmp_path)
+    with pytest.raises(SegkitError, match=message):
+        dataset(tmp_path, **{key: value})
+
+
+def test_build_dataset_passes_the_data_keys(tmp_path):
+    make_dataset(tmp_path)
+    config = tmp_path / "config.py"
+    config.write_text(f"data = dict(root={str(tmp_path)!r}, classes=['can'], overlap='annotation_order', "
+                      f"crowd='ignore', on_bad_annotation='skip', cache_dir={str(tmp_path / 'masks')!r})\n")
+    ds = build_dataset(load_config(config), "train")
+    assert ds.classes == ["Background", "can"] and (ds.overlap, ds.crowd) == ("annotation_order", "ignore")
+    assert ds.cache is not None and ds.cache.root == tmp_path / "masks"
+    ds.mask(0)
+    assert len(list((tmp_path / "masks").rglob("*.skm"))) == 1
+    config.write_text(f"data = dict(root={str(tmp_path)!r}, cache=False)\n")
+    assert build_dataset(load_config(config), "train").cache is None
+
+
+def test_image_size_is_checked_as_opencv_decodes_it_with_exif_rotation(tmp_path):
+    """A photo stored 8x6 with EXIF orientation 6 (rotate 90) decodes to 6x8: the json must say so."""
+    make_dataset(tmp_path)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (8, 6), (200, 10, 10)).save(tmp_path / "images" / "rot.jpg", exif=exif.tobytes())
+    images = [{"id": 7, "file_name": "rot.jpg", "height": 8, "width": 6}]
+    make_dataset(tmp_path / "ok", images=images, annotations=[])
+    (tmp_path / "ok" / "images" / "rot.jpg").write_bytes((tmp_path / "images" / "rot.jpg").read_bytes())
+    assert dataset(tmp_path / "ok")[0]["image"].shape == (3, 8, 6)
+    images[0].update(height=6, width=8)  # the stored size, not the decoded one
+    make_dataset(tmp_path / "bad", images=images, annotations=[])
+    (tmp_path / "bad" / "images" / "rot.jpg").write_bytes((tmp_path / "images" / "rot.jpg").read_bytes())
+    with pytest.raises(SegkitError, match=r"image id=7: .*rot.jpg is 6x8 \(WxH\) but the json says 8x6"):
+        dataset(tmp_path / "bad")
+
+
+def test_image_changed_after_construction_is_named_when_loaded(tmp_path):
+    make_dataset(tmp_path)
+    ds = dataset(tmp_path)
+    cv2.imwrite(str(tmp_path / "images" / "b.png"), np.zeros((H + 2, W, 3), np.uint8))
+    with pytest.raises(SegkitError, match=rf"b.png is {W}x{H + 2} \(WxH\) but .*train.json says {W}x{H}"):
+        ds[1]
     (tmp_path / "images" / "b.png").write_bytes(b"not a png")
-    ds = CocoSegDataset(tmp_path)
     with pytest.raises(SegkitError, match=r"cannot read image .*b.png \(listed in .*train.json\)"):
         ds[1]
-
-
-def test_image_size_must_match_the_json(tmp_path):
-    images = [{"id": 5, "file_name": "a.png", "height": H + 1, "width": W}]
-    make_dataset(tmp_path, images=images, annotations=[])
-    with pytest.raises(SegkitError, match=rf"a.png is {W}x{H} \(WxH\) but .*train.json says {W}x{H + 1}"):
-        CocoSegDataset(tmp_path)[0]
-
-
-def test_malformed_segmentation_names_the_json(tmp_path):
-    coco = make_dataset(tmp_path)
-    coco["annotations"][0]["segmentation"] = [[1, 1, 2]]
-    (tmp_path / "train.json").write_text(json.dumps(coco))
-    with pytest.raises(SegkitError, match=r"train.json: annotation id=0 has a malformed segmentation"):
-        CocoSegDataset(tmp_path)[0]

@@ -97,7 +97,8 @@ def test_logits_equal_their_argmax():
     target = torch.randint(0, C, (3, 6, 4))
     target[0, 0] = 255
     from_logits, from_pred = SegEvaluator(C, NAMES), SegEvaluator(C, NAMES)
-    from_logits.process(logits, target)
+    counted = from_logits.process(logits, target)
+    assert torch.equal(counted, logits.argmax(dim=1))  # handed back for drawing, no second argmax
     from_pred.process(logits.argmax(dim=1), target)
     assert torch.equal(from_logits.confusion, from_pred.confusion)
     assert from_logits.confusion.sum() == 3 * 6 * 4 - 4
@@ -125,6 +126,14 @@ def test_bad_inputs_raise_value_errors():
     assert ev.confusion.sum() == 0  # failed batches leave nothing behind
 
 
+def test_evaluate_keeps_the_matrix_behind_the_numbers():
+    ev = SegEvaluator(2, ["a", "b"])
+    assert ev.last_confusion is None
+    ev.process(torch.tensor([[0, 1, 1]]), torch.tensor([[0, 0, 1]]))
+    ev.evaluate()
+    assert ev.last_confusion.tolist() == [[1, 1], [0, 1]] and ev.last_confusion.device.type == "cpu"
+
+
 def test_reset_and_confusion_is_a_copy():
     ev = SegEvaluator(2, ["a", "b"])
     ev.process(torch.tensor([[0, 1]]), torch.tensor([[0, 1]]))
@@ -135,11 +144,12 @@ def test_reset_and_confusion_is_a_copy():
 
 
 def _ddp_worker(rank: int, world_size: int, store: str, out_dir: str, shards) -> None:
+    torch.set_num_threads(1)  # a forked child must not reuse the parent's OpenMP pool
     dist.init_process_group(
         "gloo", init_method=f"file://{store}", rank=rank, world_size=world_size, timeout=timedelta(seconds=30)
     )
     try:
-        ev = SegEvaluator(C, NAMES)
+        ev = SegEvaluator(C, NAMES, boundary_iou=True)
         for pred, target in shards[rank]:
             ev.process(pred, target)
         result = {"local_total": int(ev.confusion.sum()), "metrics": ev.evaluate()}
@@ -153,12 +163,15 @@ def test_ddp_two_ranks_equal_single_process(tmp_path):
         pytest.skip("torch.distributed with the gloo backend is not available in this build")
     pairs = _images(seed=2)
     shards = [pairs[:4], pairs[4:]]  # uneven halves: the ranks see different pixel counts
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "store"), str(tmp_path), shards), nprocs=2, join=True)
+    # fork, not spawn: the children inherit the imported torch instead of importing it again (seconds each).
+    mp.start_processes(_ddp_worker, args=(2, str(tmp_path / "store"), str(tmp_path), shards), nprocs=2, join=True,
+                       start_method="fork")
 
-    single = SegEvaluator(C, NAMES)
+    single = SegEvaluator(C, NAMES, boundary_iou=True)  # the boundary counts travel in the same all_reduce
     for pred, target in pairs:
         single.process(pred, target)
     expected = json.loads(json.dumps(single.evaluate()))
+    assert expected["mBoundaryIoU"] is not None
 
     results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert results[0]["local_total"] + results[1]["local_total"] == int(single.confusion.sum())

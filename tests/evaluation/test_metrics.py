@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from segkit.errors import SegkitError
-from segkit.evaluation.metrics import confusion_matrix, metrics_from_confusion
+from segkit.evaluation.metrics import (
+    confusion_matrix,
+    image_mious,
+    iou_per_class,
+    metrics_from_confusion,
+    per_image_confusion,
+)
 
 
 def _pair_counts(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore: int) -> np.ndarray:
@@ -151,3 +157,31 @@ def test_bad_matrix_or_names_raise():
         metrics_from_confusion(np.zeros((2, 2)), ["a", "a"])
     with pytest.raises(ValueError, match="negative"):
         metrics_from_confusion(np.array([[1, -1], [0, 1]]), ["a", "b"])
+
+
+# --- per-image matrices (for choosing images to show) ------------------------------------------------
+
+
+def test_per_image_confusion_equals_one_matrix_per_image_and_sums_to_the_batch_matrix():
+    rng = np.random.default_rng(3)
+    target = rng.integers(0, 3, size=(3, 5, 6))
+    target[rng.random(target.shape) < 0.2] = 255
+    pred = rng.integers(0, 3, size=target.shape)
+    pred_t, target_t = torch.from_numpy(pred), torch.from_numpy(target)
+
+    cms = per_image_confusion(pred_t, target_t, 3)
+    assert cms.shape == (3, 3, 3) and cms.dtype == torch.int64
+    for b in range(3):
+        np.testing.assert_array_equal(cms[b].numpy(), _pair_counts(pred[b], target[b], 3, 255))
+    assert torch.equal(cms.sum(0), confusion_matrix(pred_t, target_t, 3))
+
+
+def test_per_image_iou_and_miou_follow_the_absent_class_policy():
+    # image 0: class 0 right on 2 of 3 pixels, class 1 only predicted, class 2 absent; image 1: all ignored.
+    target = torch.tensor([[[0, 0, 0, 255]], [[255, 255, 255, 255]]])
+    pred = torch.tensor([[[0, 0, 1, 2]], [[1, 1, 1, 1]]])
+    cms = per_image_confusion(pred, target, 3)
+    ious = iou_per_class(cms)
+    assert ious[0, :2].tolist() == [2 / 3, 0.0] and ious[0, 2].isnan()
+    assert ious[1].isnan().all()
+    assert image_mious(cms) == [pytest.approx(1 / 3), None]
