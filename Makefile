@@ -22,10 +22,16 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 $(DEMO_DATA)/train.json: $(STAMP)
 	$(PY) tools/make_demo_data.py --out $(DEMO_DATA)
 
+# Data report and augmented samples, training (TensorBoard panels at every validation), then the best
+# checkpoint evaluated plain and with flip TTA, with one panel PNG per validation image.
 demo: $(STAMP) $(DEMO_DATA)/train.json
-	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_WORK)
+	$(PY) tools/analyze_dataset.py $(DEMO_DATA)/train.json $(DEMO_DATA)/val.json --out $(DEMO_WORK)/data_report
+	$(PY) tools/browse_dataset.py $(DEMO_CONFIG) --split train --num 8 --out $(DEMO_WORK)/browse
+	$(PY) tools/train.py $(DEMO_CONFIG) --work-dir $(DEMO_WORK) --overwrite
 	$(PY) tools/test.py $(DEMO_CONFIG) $(DEMO_WORK)/checkpoints/best.pth --out $(DEMO_WORK)/test_metrics.json
-	@echo "Done. Inspect with: $(VENV)/bin/tensorboard --logdir work_dirs"
+	$(PY) tools/test.py $(DEMO_CONFIG) $(DEMO_WORK)/checkpoints/best.pth --tta flip \
+		--out $(DEMO_WORK)/test_metrics_tta.json --show-dir $(DEMO_WORK)/panels
+	@echo "Done: $(DEMO_WORK). Inspect with: $(VENV)/bin/tensorboard --logdir work_dirs"
 
 test: $(STAMP)
 	$(PY) -m pytest
