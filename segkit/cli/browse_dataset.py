@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import argparse
 
-from segkit.cli.common import add_debug_flag, guarded
-from segkit.config import load_config
+from segkit.cli.common import add_config_args, add_debug_flag, guarded, load_cli_config
 from segkit.errors import SegkitError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segkit browse-dataset", description=__doc__)
-    parser.add_argument("config", help="the training config")
+    add_config_args(parser, "the training config", device=False)
     parser.add_argument("--split", default="train", choices=["train", "val", "test"], help="default: train")
     parser.add_argument("--num", type=int, default=16, help="number of samples (default: 16)")
     parser.add_argument("--out", required=True, help="folder for the PNGs")
@@ -21,8 +20,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--indices", type=int, nargs="+", help="these dataset indices instead of the loader's "
                         "first --num samples")
     parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default: 0.5)")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override config keys")
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     add_debug_flag(parser)
     return parser
 
@@ -36,7 +33,7 @@ def main(argv: list[str]) -> int:
         raise SegkitError(f"--epoch {args.epoch}: epochs count from 0")
     if not 0.0 <= args.alpha <= 1.0:
         raise SegkitError(f"--alpha {args.alpha}: the overlay opacity must be in [0, 1]")
-    cfg = load_config(args.config, args.set)
+    cfg = load_cli_config(args)
 
     from segkit.data.loader import build_dataset
     from segkit.visualization.browse import browse, pick_samples

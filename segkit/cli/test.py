@@ -11,14 +11,13 @@ import argparse
 import json
 from pathlib import Path
 
-from segkit.cli.common import add_debug_flag, guarded
-from segkit.config import load_config
+from segkit.cli.common import add_config_args, add_debug_flag, guarded, load_cli_config
 from segkit.errors import SegkitError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segkit test", description=__doc__)
-    parser.add_argument("config", help="the config the checkpoint was trained with")
+    add_config_args(parser, "the config the checkpoint was trained with")
     parser.add_argument("checkpoint", help="e.g. work_dirs/demo_unet/checkpoints/best.pth")
     parser.add_argument("--split", default="val", choices=["train", "val"],
                         help="labelled split to evaluate (default: val)")
@@ -29,9 +28,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--show-dir", metavar="DIR", help="write one panel PNG per image into DIR")
     parser.add_argument("--boundary-iou", action="store_true",
                         help="also compute Boundary IoU per class (band: 2%% of the image diagonal)")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="override config keys")
-    parser.add_argument("--device", help="cpu, cuda or auto (default: train.device from the config)")
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     add_debug_flag(parser)
     return parser
 
@@ -39,9 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 @guarded
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    cfg = load_config(args.config, args.set)
-    if args.device:
-        cfg.train.device = args.device
+    cfg = load_cli_config(args)
 
     from segkit.data.batch import DeviceBatcher
     from segkit.data.loader import build_dataloader, build_dataset

@@ -6,24 +6,19 @@ import argparse
 import shutil
 from pathlib import Path
 
-from segkit.cli.common import add_debug_flag, guarded
-from segkit.config import load_config
+from segkit.cli.common import add_config_args, add_debug_flag, guarded, load_cli_config
 from segkit.errors import SegkitError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segkit train", description=__doc__)
-    parser.add_argument("config", help="Python config file, e.g. configs/unet_effb4.py")
+    add_config_args(parser, "Python config file, e.g. configs/unet_effb4.py")
     parser.add_argument("--work-dir", help="output folder (default: work_dir from the config, else "
                         "work_dirs/<config name>)")
     parser.add_argument("--resume", nargs="?", const="auto", metavar="CKPT",
                         help="continue a run: from <work_dir>/checkpoints/last.pth, or from CKPT")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the checkpoints, metrics and TensorBoard logs of an earlier run here")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="override config keys, e.g. --set data.batch_size=4 optimizer.lr=3e-4")
-    parser.add_argument("--device", help="cpu, cuda, cuda:1 or auto (default: train.device from the config)")
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm bars (for log files)")
     add_debug_flag(parser)
     return parser
 
@@ -55,9 +50,7 @@ def prepare_work_dir(work_dir: Path, resume: str | None, overwrite: bool) -> Pat
 @guarded
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    cfg = load_config(args.config, args.set)
-    if args.device:
-        cfg.train.device = args.device
+    cfg = load_cli_config(args)
     work_dir = resolve_work_dir(args.config, cfg.work_dir, args.work_dir)
     cfg.work_dir = str(work_dir)
 

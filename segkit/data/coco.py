@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from segkit.data.classes import class_index_map
+from segkit.data.json_file import read_json_object
 from segkit.data.mask_cache import MaskCache, default_cache_dir, mask_key
 from segkit.data.masks import CROWD_MODES, OVERLAP_POLICIES, rasterize
 from segkit.data.transforms import build_pipeline
@@ -85,7 +86,7 @@ class CocoSegDataset(Dataset):
         self.overlap = overlap
         self.crowd = crowd
 
-        coco = _load_json(self.ann_file)
+        coco = read_json_object(self.ann_file)
         for name in ("images", "categories") if test_mode else ("images", "categories", "annotations"):
             if not isinstance(coco.get(name), list):
                 raise SegkitError(f"{self.ann_file}: missing or non-list {name!r}; expected a COCO json")
@@ -195,19 +196,6 @@ class CocoSegDataset(Dataset):
             return None
         _log.warning("%s; report: %s", summary, path)
         return path
-
-
-def _load_json(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as err:
-        raise SegkitError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from err
-    except UnicodeDecodeError as err:
-        raise SegkitError(f"{path}: not UTF-8 text ({err.reason}); expected a COCO json") from err
-    if not isinstance(data, dict):
-        raise SegkitError(f"{path}: top level is a {type(data).__name__}; expected a COCO json object")
-    return data
 
 
 def _check_choice(value: Any, choices: tuple[str, ...], key: str) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from segkit.data.json_file import read_json_object
 from segkit.errors import SegkitError
 
 FOLDER = "folder"  # --group-by value meaning "the directory part of file_name"
@@ -34,19 +35,7 @@ def read_coco(path: str | Path) -> dict[str, Any]:
     The reader of the tools that work on annotation files alone (k-fold, analysis): no image is opened.
     """
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            coco = json.load(f)
-    except FileNotFoundError as err:
-        raise SegkitError(f"{path}: annotation file not found") from err
-    except OSError as err:
-        raise SegkitError(f"{path}: cannot read the annotation file ({err.strerror})") from err
-    except json.JSONDecodeError as err:
-        raise SegkitError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from err
-    except UnicodeDecodeError as err:
-        raise SegkitError(f"{path}: not UTF-8 text ({err.reason}); expected a COCO json") from err
-    if not isinstance(coco, dict):
-        raise SegkitError(f"{path}: top level is a {type(coco).__name__}; expected a COCO json object")
+    coco = read_json_object(path)
     for key in ("images", "annotations", "categories"):
         if not isinstance(coco.get(key), list):
             raise SegkitError(f"{path}: missing or non-list {key!r}; expected a COCO json with annotations")

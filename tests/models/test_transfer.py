@@ -15,15 +15,6 @@ HRNET = {"type": "HRNetOCR", "backbone": "hrnet_w18_small", "encoder_weights": N
          "ocr_mid_channels": 16, "ocr_key_channels": 8}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """On a few shared cores, intra-op threads fighting other processes make tiny convolutions 10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def ids(params):
     return {id(p) for p in params}
 
