@@ -36,14 +36,22 @@ def measure(name: str, fn: Callable[[], object], repeats: int = 5, warmup: int =
     return Timing(name, seconds)
 
 
-def interleaved(candidates: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1) -> dict[str, Timing]:
-    """Time candidates in alternation (A B A B ...) so machine-load drift hits all of them alike."""
+def interleaved(candidates: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1,
+                setup: Callable[[], object] | None = None) -> dict[str, Timing]:
+    """Time candidates in alternation (A B A B ...) so machine-load drift hits all of them alike.
+
+    ``setup`` runs untimed before every call, e.g. to restore identical starting weights.
+    """
     for fn in candidates.values():
         for _ in range(warmup):
+            if setup is not None:
+                setup()
             fn()
     results = {name: Timing(name, []) for name in candidates}
     for _ in range(repeats):
         for name, fn in candidates.items():
+            if setup is not None:
+                setup()
             results[name].seconds.extend(measure(name, fn, repeats=1, warmup=0).seconds)
     return results
 

@@ -54,8 +54,16 @@ def run(args: argparse.Namespace) -> int:
             loss.backward()
             optimizer.step()
 
+        start = copy.deepcopy(trainer.model.state_dict())
+
+        def same_start() -> None:
+            """Both step from identical weights and fresh optimizer state: the arithmetic is the same."""
+            for net, opt in ((trainer.model, trainer.optimizer), (model, optimizer)):
+                net.load_state_dict(start)
+                opt.state.clear()
+
         candidates = {"bare PyTorch loop": bare_step, "segkit Trainer.run_step": lambda: trainer.run_step([batch])}
-        results = interleaved(candidates, repeats=args.repeats, warmup=2)
+        results = interleaved(candidates, repeats=args.repeats, warmup=2, setup=same_start)
     ratio = results["segkit Trainer.run_step"].median / results["bare PyTorch loop"].median
     print(f"Trainer step, Unet {args.encoder}, batch {args.batch}x3x{args.size}x{args.size}, {args.device}, "
           f"{datetime.date.today()}")

@@ -169,15 +169,18 @@ class Trainer:
         return self.ema_hook.model.module if self.ema_hook else self.model
 
     def run_step(self, micro_batches: list[dict[str, Any]]) -> None:
-        """One optimizer step over ``accumulate`` micro-batches: forward, loss, backward, exact rescale, step.
+        """One optimizer step over ``accumulate`` micro-batches: forward, loss, backward, (rescale), step.
 
-        Each micro-batch backpropagates numerator / c (c = a fixed size constant); the gradients are then
-        multiplied by c x world_size / (normaliser summed over micro-batches and ranks), which makes the step
-        identical to one batch holding all the pixels, with DDP's averaging undone.
+        The step's loss is (numerators summed over micro-batches and ranks) / (normalisers summed likewise),
+        exactly one batch holding all the pixels. With one micro-batch the global normaliser is known before
+        backward, so the loss is divided by it directly. With several, each backpropagates numerator / c
+        (c = a size constant keeping fp16 gradients in range) and the gradients are multiplied by
+        c x world_size / global normaliser before the step (DDP's averaging over ranks undone).
         """
+        single = len(micro_batches) == 1
         constant = torch.tensor(float(self.objective.scale(micro_batches[0]["mask"]) * len(micro_batches)),
                                 device=self.device)
-        if self.dist.enabled:
+        if self.dist.enabled and not single:
             all_reduce_max(constant)
         totals = torch.zeros(2, device=self.device)  # numerator, normaliser
         for i, batch in enumerate(micro_batches):
@@ -186,20 +189,23 @@ class Trainer:
                 generator = torch.Generator().manual_seed(sample_seed(self.seed, self.iter, 2**31 + i))
                 images, masks = self.cutmix(images, masks, generator)
             last = i == len(micro_batches) - 1
-            no_sync = self.net.no_sync() if self.dist.enabled and not last else contextlib.nullcontext()
-            with no_sync:
+            with self.net.no_sync() if self.dist.enabled and not last else contextlib.nullcontext():
                 with autocast(self.device, self.amp):
                     numerator, normaliser = self.objective(self.net(images), masks)
                 if not math.isfinite(numerator.item()):
                     raise SegkitError(f"loss became {numerator.item()} at epoch {self.epoch + 1}, iter {self.iter + 1};"
                                       f" lower optimizer.lr or check the data; the last good checkpoint is "
                                       f"{self.checkpoint_dir / 'last.pth'}")
+                totals += torch.stack([numerator.detach().float(), normaliser.detach().float()])
+                if single:
+                    all_reduce_sum(totals)
+                    constant = totals[1].clamp(min=1e-12) / self.dist.world_size
                 self.scaler.scale(numerator / constant).backward()
-            totals += torch.stack([numerator.detach().float(), normaliser.detach().float()])
-        all_reduce_sum(totals)
-        self.scaler.unscale_(self.optimizer)
-        grads = [p.grad for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if grads:
+        if not single or self.cfg.train.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+        if not single:
+            all_reduce_sum(totals)
+            grads = [p.grad for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
             factor = constant * self.dist.world_size / totals[1] if totals[1] > 0 else torch.zeros_like(constant)
             torch._foreach_mul_(grads, factor)
         if self.cfg.train.grad_clip:
