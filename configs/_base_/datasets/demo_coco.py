@@ -13,6 +13,5 @@ data = dict(
     val=dict(ann="val.json"),
     test=dict(ann="test.json"),
     batch_size=16,
-    val_batch_size=10,
     num_workers=2,
 )
