@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
 
     from segkit.data.batch import DeviceBatcher
     from segkit.data.loader import build_dataloader, build_dataset
-    from segkit.engine.checkpoint import load_checkpoint
+    from segkit.engine.checkpoint import evaluated_weights, load_checkpoint
     from segkit.engine.trainer import resolve_device
     from segkit.engine.validate import run_validation
     from segkit.evaluation.evaluator import SegEvaluator
@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
                           f"{cfg.data[args.split].ann} has {dataset.classes}; use the matching config/data")
     model = build_model(cfg.model, num_classes=len(dataset.classes)).to(device)
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(evaluated_weights(state))
     except (KeyError, RuntimeError) as err:
         raise SegkitError(f"{args.checkpoint}: weights do not fit model.type={cfg.model.type!r} "
                           f"({str(err).splitlines()[0]}); use the config the checkpoint was trained with") from err

@@ -42,6 +42,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                           "segkit checkpoint") from err
 
 
+def evaluated_weights(state: dict[str, Any]) -> dict[str, Any]:
+    """The weights a run validated and chose best.pth by: the EMA average when the run kept one."""
+    ema = state.get("hooks", {}).get("EMAHook")
+    if ema is None:
+        return state["model"]
+    return {k.removeprefix("module."): v for k, v in ema["model"].items() if k != "n_averaged"}
+
+
 def rng_state() -> dict[str, Any]:
     """Every RNG a run draws from, in types that ``weights_only`` loading accepts."""
     _, keys, pos, has_gauss, cached = np.random.get_state()

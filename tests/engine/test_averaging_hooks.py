@@ -4,6 +4,7 @@ import json
 
 import torch
 
+import segkit.cli.test as test_cli
 from segkit.cli.train import main as train_main
 from segkit.data.batch import DeviceBatcher
 from segkit.engine.checkpoint import load_checkpoint
@@ -20,7 +21,13 @@ def lines(work_dir) -> list[dict]:
 
 def test_ema_weights_are_validated_saved_and_differ_from_the_raw_weights(tiny_config, tmp_path):
     work_dir = tmp_path / "ema"
-    assert run(tiny_config(epochs=2, extra="train.update(ema=dict(decay=0.5))\n"), work_dir) == 0
+    config = tiny_config(epochs=2, extra="train.update(ema=dict(decay=0.5))\n")
+    assert run(config, work_dir) == 0
+    out = tmp_path / "tested.json"
+    assert test_cli.main([str(config), str(work_dir / "checkpoints" / "best.pth"), "--out", str(out),
+                          "--no-progress", "--device", "cpu"]) == 0
+    best = max(lines(work_dir), key=lambda r: r["mIoU"])
+    assert json.loads(out.read_text())["mIoU"] == best["mIoU"]  # test.py evaluates the EMA weights too
     state = load_checkpoint(work_dir / "checkpoints" / "last.pth")
     ema = {k.removeprefix("module."): v for k, v in state["hooks"]["EMAHook"]["model"].items() if k != "n_averaged"}
     raw = state["model"]
