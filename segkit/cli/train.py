@@ -27,8 +27,11 @@ def resolve_work_dir(config_path: str, configured: str | None, flag: str | None)
     return Path(flag or configured or Path("work_dirs") / Path(config_path).stem)
 
 
-def prepare_work_dir(work_dir: Path, resume: str | None, overwrite: bool) -> Path | None:
-    """Refuse to mix two runs in one folder; return the checkpoint to resume from, if any."""
+def prepare_work_dir(work_dir: Path, resume: str | None, overwrite: bool, delete: bool = True) -> Path | None:
+    """Refuse to mix two runs in one folder; return the checkpoint to resume from, if any.
+
+    With ``overwrite`` the earlier run's outputs are removed when ``delete`` (rank 0 only under DDP).
+    """
     last = work_dir / "checkpoints" / "last.pth"
     if resume == "auto":
         if not last.is_file():
@@ -39,7 +42,7 @@ def prepare_work_dir(work_dir: Path, resume: str | None, overwrite: bool) -> Pat
     if last.is_file() and not overwrite:
         raise SegkitError(f"{work_dir} already holds a run ({last}); pass --resume to continue it, "
                           "--overwrite to replace it, or --work-dir for a new folder")
-    if overwrite:
+    if overwrite and delete:
         for name in ("checkpoints", "tb"):
             shutil.rmtree(work_dir / name, ignore_errors=True)
         for name in ("metrics.jsonl", "summary.json", "train.log"):
@@ -60,7 +63,7 @@ def main(argv: list[str]) -> int:
     dist_info, dist_device = init_distributed(cfg.train.device)
     try:
         device = dist_device or resolve_device(cfg.train.device)
-        checkpoint = prepare_work_dir(work_dir, args.resume, args.overwrite and dist_info.is_main)
+        checkpoint = prepare_work_dir(work_dir, args.resume, args.overwrite, delete=dist_info.is_main)
         if dist_info.is_main:
             work_dir.mkdir(parents=True, exist_ok=True)
             cfg.dump(work_dir / "config.py")

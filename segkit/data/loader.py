@@ -68,4 +68,6 @@ def build_dataloader(cfg: Any, split: str, dataset: Dataset | None = None, seed:
         persistent_workers=workers > 0,
         worker_init_fn=_init_worker if workers > 0 else None,
         collate_fn=collate(f"data.{split}"),
+        # Its own generator: drawing worker base seeds must not consume the global RNG (dropout) state.
+        generator=torch.Generator().manual_seed(seed),
     )

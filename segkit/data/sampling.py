@@ -47,8 +47,8 @@ class EpochSampler(Sampler):
     def _indices(self) -> list[int]:
         if not self.shuffle:
             return list(range(self.rank, self.size, self.world_size))
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size).tolist()
-        padded = order + order[: (-len(order)) % self.world_size]
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
+        padded = np.resize(order, -(-self.size // self.world_size) * self.world_size).tolist()  # repeats if short
         return padded[self.rank :: self.world_size]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:

@@ -14,6 +14,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from segkit.engine.checkpoint import save_checkpoint
+from segkit.engine.dist import average_buffers
 from segkit.engine.optim import report_metric
 from segkit.errors import SegkitError
 
@@ -203,7 +204,9 @@ class SWAHook(Hook):
         if int(self.model.n_averaged) == 0:
             trainer.logger.info("SWA: no epoch reached start_epoch=%d; nothing averaged", self.start_epoch)
             return
+        trainer.train_loader.sampler.set_epoch(trainer.epoch - 1)  # a whole epoch, even after a mid-epoch resume
         update_bn(self.model.module, trainer.train_loader, trainer.batcher)
+        average_buffers(self.model.module)  # under DDP every rank estimated on its own shard
         trainer.validate_extra(self.model.module, tag="swa")
 
     def state_dict(self) -> dict[str, Any]:

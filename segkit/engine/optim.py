@@ -172,7 +172,7 @@ def _lambda(optimizer: torch.optim.Optimizer, multiplier: Multiplier) -> LambdaL
 @SCHEDULERS.register()
 def CosineWarmup(optimizer: torch.optim.Optimizer, total_iters: int, iters_per_epoch: int, warmup_iters: int = 0,
                  min_lr_ratio: float = 0.0) -> LambdaLR:
-    """Linear warmup, then cosine decay to ``min_lr_ratio`` x LR at the last iteration."""
+    """Linear warmup, then cosine decay towards ``min_lr_ratio`` x LR, reached at ``total_iters``."""
     return _lambda(optimizer, _Cosine(total_iters, warmup_iters, min_lr_ratio))
 
 

@@ -135,6 +135,7 @@ class Trainer:
         self.last_metrics: dict | None = None
         self.stop_requested = False
         self.schedule_frozen = False
+        self.metrics_lines = 0  # lines of metrics.jsonl this run stands behind (a resume truncates to it)
         self.hooks = self._build_hooks()
 
     def _keep_skip_reports(self, *datasets: Any) -> None:
@@ -192,19 +193,18 @@ class Trainer:
             with self.net.no_sync() if self.dist.enabled and not last else contextlib.nullcontext():
                 with autocast(self.device, self.amp):
                     numerator, normaliser = self.objective(self.net(images), masks)
-                if not math.isfinite(numerator.item()):
-                    raise SegkitError(f"loss became {numerator.item()} at epoch {self.epoch + 1}, iter {self.iter + 1};"
-                                      f" lower optimizer.lr or check the data; the last good checkpoint is "
-                                      f"{self.checkpoint_dir / 'last.pth'}")
                 totals += torch.stack([numerator.detach().float(), normaliser.detach().float()])
                 if single:
                     all_reduce_sum(totals)
+                    self._stop_if_not_finite(totals[0])
                     constant = totals[1].clamp(min=1e-12) / self.dist.world_size
                 self.scaler.scale(numerator / constant).backward()
+        if not single:
+            all_reduce_sum(totals)
+            self._stop_if_not_finite(totals[0])
         if not single or self.cfg.train.grad_clip:
             self.scaler.unscale_(self.optimizer)
         if not single:
-            all_reduce_sum(totals)
             grads = [p.grad for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
             factor = constant * self.dist.world_size / totals[1] if totals[1] > 0 else torch.zeros_like(constant)
             torch._foreach_mul_(grads, factor)
@@ -216,6 +216,16 @@ class Trainer:
         if not self.schedule_frozen:
             self.scheduler.step()
         self.step_loss = (totals[0] / totals[1].clamp(min=1e-12)).item()
+
+    def _stop_if_not_finite(self, loss_sum: torch.Tensor) -> None:
+        """Checked on the sum over ranks, so every rank stops together instead of waiting in a collective."""
+        value = loss_sum.item()
+        if math.isfinite(value):
+            return
+        last = self.checkpoint_dir / "last.pth"
+        kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written yet"
+        raise SegkitError(f"loss became {value} at epoch {self.epoch + 1}, iter {self.iter + 1}; lower optimizer.lr "
+                          f"or check the data; {kept}")
 
     def train(self) -> dict[str, Any]:
         """Run the remaining epochs and return the summary also written to ``summary.json``."""
@@ -249,6 +259,7 @@ class Trainer:
         """Validate other weights (SWA) at the end: a metrics.jsonl line with ``"model": tag``, ``<tag>.pth``."""
         metrics = run_validation(model, self.val_loader, self.evaluator, self.batcher, amp=self.amp,
                                  progress=self.progress and self.is_main)
+        self.metrics_lines += 1
         if self.is_main:
             with open(self.work_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"epoch": self.epoch, "iter": self.iter, "model": tag, **metrics}) + "\n")
@@ -276,6 +287,9 @@ class Trainer:
             "iter": self.iter,
             "best": self.best,
             "schedule_frozen": self.schedule_frozen,
+            "stop_requested": self.stop_requested,
+            "metrics_lines": self.metrics_lines,
+            "world_size": self.dist.world_size,
             "hooks": {type(h).__name__: s for h in self.hooks if (s := h.state_dict()) is not None},
             "classes": list(self.classes),
             "rng": rng_state(),
@@ -292,28 +306,45 @@ class Trainer:
         if "optimizer" not in state:
             raise SegkitError(f"{path} holds weights only (no optimizer state); resume from last.pth or an "
                               "epoch_<e>.pth, or start a new run with model.pretrained")
+        self._check_same_schedule(path, state)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # empty when the run had no fp16 scaler (CPU, or amp off)
+            self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.epoch_step, self.iter = state["epoch"], state["epoch_step"], state["iter"]
         self.best, self.schedule_frozen = state["best"], state["schedule_frozen"]
+        self.stop_requested, self.metrics_lines = state["stop_requested"], state["metrics_lines"]
         for hook in self.hooks:
             if type(hook).__name__ in state["hooks"]:
                 hook.load_state_dict(state["hooks"][type(hook).__name__])
         set_rng_state(state["rng"])
         if self.is_main:
-            self._drop_metrics_after(self.iter)
+            self._keep_metrics_lines(self.metrics_lines)
         self.logger.info("resumed from %s at epoch %d (+%d steps), iter %d", path, self.epoch, self.epoch_step,
                          self.iter)
 
-    def _drop_metrics_after(self, iteration: int) -> None:
+    def _check_same_schedule(self, path: str | Path, state: dict[str, Any]) -> None:
+        """The step counters, the LR schedule and the sampler position only mean something for the same plan."""
+        saved = state["config"]
+        for key in ("train.epochs", "train.accumulate", "data.batch_size", "scheduler"):
+            section, _, name = key.partition(".")
+            before = saved[section][name] if name else saved[section]
+            now = self.cfg[section][name] if name else self.cfg[section].to_dict()
+            if before != now:
+                raise SegkitError(f"{path}: the run was started with {key}={before!r}, now {now!r}; resume with the "
+                                  "same value (to train longer or differently, start a new run with "
+                                  f"--set model.pretrained={path})")
+        if state["world_size"] != self.dist.world_size:
+            raise SegkitError(f"{path}: the run used {state['world_size']} process(es), now {self.dist.world_size}; "
+                              "resume with the same number (the data shards and batch positions depend on it)")
+
+    def _keep_metrics_lines(self, count: int) -> None:
         """Validation lines written after the checkpoint was taken would be duplicated by the resumed run."""
         path = self.work_dir / "metrics.jsonl"
         if path.is_file():
-            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-            kept = "".join(ln for ln in lines if ln.strip() and json.loads(ln)["iter"] <= iteration)
-            path.write_text(kept, encoding="utf-8")
+            lines = [ln for ln in path.read_text(encoding="utf-8").splitlines(keepends=True) if ln.strip()]
+            path.write_text("".join(lines[:count]), encoding="utf-8")
 
     def _write_summary(self, seconds: float) -> dict[str, Any]:
         summary = {

@@ -85,6 +85,7 @@ class ValidationHook(Hook):
         metrics = run_validation(trainer.eval_model, trainer.val_loader, trainer.evaluator, trainer.batcher,
                                  amp=trainer.amp, progress=trainer.progress and trainer.is_main,
                                  on_batch=collector.observe if collector else None)
+        trainer.metrics_lines += 1
         if trainer.is_main:
             record = {"epoch": trainer.epoch, "iter": trainer.iter, **metrics}
             with open(trainer.work_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:

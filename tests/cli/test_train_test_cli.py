@@ -44,11 +44,14 @@ def test_train_writes_the_work_dir_contract_and_test_reproduces_best(tiny_config
     # The resolved config is a loadable config that trains the same way.
     assert (work_dir / "config.py").read_text().count("decoder_channels") == 1
 
-    # Resume: a 3-epoch config continues from epoch 2 instead of starting over.
+    # Resuming a finished run changes nothing; resuming it under another schedule is refused with the way out.
+    assert train_main([str(config), "--work-dir", str(work_dir), "--resume", "--no-progress"]) == 0
+    assert read_metrics(work_dir) == records
+    capsys.readouterr()
     longer = tiny_config(epochs=3)
-    assert train_main([str(longer), "--work-dir", str(work_dir), "--resume", "--no-progress"]) == 0
-    assert [r["epoch"] for r in read_metrics(work_dir)] == [1, 2, 3]
-    assert read_metrics(work_dir)[-1]["iter"] == 6
+    assert train_main([str(longer), "--work-dir", str(work_dir), "--resume", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "started with train.epochs=2, now 3" in err and "model.pretrained=" in err
 
 
 def test_a_second_run_in_the_same_work_dir_is_refused(tiny_demo, tiny_config, tmp_path, capsys):

@@ -22,8 +22,9 @@ def test_torchrun_two_processes_matches_single_process_test(tiny_config, tmp_pat
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(REPO / "tools" / "train.py"), str(config), "--work-dir", str(work_dir), "--no-progress",
            "--device", "cpu"]
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    for extra in ([], ["--overwrite"]):  # the second run replaces the first: every rank must accept that
+        result = subprocess.run(cmd + extra, capture_output=True, text=True, env=env, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
     records = [json.loads(line) for line in (work_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]  # rank 0 alone writes: no duplicated lines
     assert records[-1]["iter"] == 2  # 8 images / (2 ranks x batch 4) = 1 step per epoch

@@ -13,8 +13,11 @@ from segkit.cli.train import main as train_main
 from segkit.engine.checkpoint import load_checkpoint, save_checkpoint
 from segkit.errors import SegkitError
 
-# Three epochs of two steps; last.pth also every 2 steps; killed at step 5 (mid epoch 3) before its save.
-EXTRA = "train.update(checkpoint_iters=2, deterministic=True, ema=dict(decay=0.9))\n"
+# Three epochs of two steps, last.pth after every step; killed at step 6 before its save, so the run resumes
+# from step 5, mid epoch 3 (the sampler skips what was done). DeepLabV3+ has dropout: the global RNG matters.
+EXTRA = """train.update(checkpoint_iters=1, deterministic=True, ema=dict(decay=0.9))
+model = dict(_delete_=True, type="DeepLabV3Plus", encoder_name="resnet18", encoder_weights=None, decoder_channels=16)
+"""
 
 KILLER = """
 import os, signal, sys
@@ -47,10 +50,11 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_identical(tiny_config, tmp_pat
     assert train_main([str(config), "--work-dir", str(straight), "--no-progress", "--device", "cpu"]) == 0
 
     resumed = tmp_path / "resumed"
-    killed = run_killed(config, resumed, kill_at=5, tmp_path=tmp_path)
+    killed = run_killed(config, resumed, kill_at=6, tmp_path=tmp_path)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert not (resumed / "summary.json").exists()
-    assert load_checkpoint(resumed / "checkpoints" / "last.pth")["iter"] == 4
+    interrupted = load_checkpoint(resumed / "checkpoints" / "last.pth")
+    assert (interrupted["iter"], interrupted["epoch"], interrupted["epoch_step"]) == (5, 2, 1)
     assert train_main([str(config), "--work-dir", str(resumed), "--resume", "--no-progress", "--device", "cpu"]) == 0
 
     a = load_checkpoint(straight / "checkpoints" / "last.pth")
@@ -118,3 +122,17 @@ def test_weights_only_checkpoint_cannot_resume(tiny_config, tmp_path):
     save_checkpoint({"model": trainer.model.state_dict(), "classes": trainer.classes}, tmp_path / "swa.pth")
     with pytest.raises(SegkitError, match="holds weights only"):
         trainer.resume(tmp_path / "swa.pth")
+
+
+def test_resume_into_an_fp16_scaler_from_a_checkpoint_without_one(tiny_config, tmp_path):
+    """A CPU (bf16) or amp=False checkpoint stores an empty scaler state; a CUDA fp16 resume must accept it."""
+    from segkit.config import load_config
+    from segkit.engine.trainer import Trainer
+
+    config = load_config(tiny_config(epochs=1))
+    trainer = Trainer(config, tmp_path / "w", torch.device("cpu"), progress=False)
+    save_checkpoint(trainer.state_dict(), tmp_path / "cpu.pth")
+    resumed = Trainer(config, tmp_path / "w2", torch.device("cpu"), progress=False)
+    resumed.scaler = torch.amp.GradScaler("cpu", enabled=True)  # what an fp16 CUDA run has
+    resumed.resume(tmp_path / "cpu.pth")
+    assert resumed.scaler.is_enabled()
