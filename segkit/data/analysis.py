@@ -22,7 +22,9 @@ from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
 from segkit.data.kfold import read_coco
+from segkit.data.json_file import is_int
 from segkit.errors import SegkitError
+from segkit.paths import output_dir
 
 SMALL, LARGE = 32**2, 96**2  # COCO area thresholds in pixels
 SIZE_NAMES = ("small", "medium", "large")
@@ -56,7 +58,7 @@ def collect(path: str | Path, name: str | None = None, progress: bool = True) ->
     classes, column = _categories(coco["categories"], path)
     sizes: dict[Any, tuple[int, int]] = {}
     for pos, img in enumerate(coco["images"]):
-        if not all(_is_int(img.get(k)) and img[k] > 0 for k in ("width", "height")):
+        if not all(is_int(img.get(k)) and img[k] > 0 for k in ("width", "height")):
             raise SegkitError(f"{path}: images[{pos}] needs positive integer 'width' and 'height', got {img!r:.80}")
         sizes[img["id"]] = (img["height"], img["width"])
     position = {image_id: pos for pos, image_id in enumerate(sizes)}
@@ -108,11 +110,7 @@ def size_counts(stats: FileStats) -> np.ndarray:
 
 def write_report(files: list[FileStats], out: str | Path, progress: bool = True) -> Path:
     """Write the PNG plots and ``summary.md`` (which links them) to ``out``; return the summary's path."""
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise SegkitError(f"--out {out}: cannot create the folder ({err.strerror})") from err
+    out = output_dir(out)
     classes = _union_classes(files)
     aligned = [_align(f, classes) for f in files]
     plots = {
@@ -137,7 +135,7 @@ def write_report(files: list[FileStats], out: str | Path, progress: bool = True)
 def _categories(categories: list[Any], path: Path) -> tuple[list[str], dict[int, int]]:
     cats = []
     for pos, cat in enumerate(categories):
-        if not isinstance(cat, dict) or not _is_int(cat.get("id")) or not isinstance(cat.get("name"), str):
+        if not isinstance(cat, dict) or not is_int(cat.get("id")) or not isinstance(cat.get("name"), str):
             raise SegkitError(f"{path}: categories[{pos}] needs an integer 'id' and a string 'name', got {cat!r:.80}")
         cats.append((cat["id"], cat["name"]))
     cats.sort()
@@ -422,7 +420,3 @@ def _summary(files: list[FileStats], classes: list[str], aligned: list[dict], pl
     for file_name, title in plots.items():
         lines += [f"### {title}", "", f"![{title}]({file_name})", ""]
     return "\n".join(lines)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from segkit.data.json_file import is_int
 from segkit.errors import SegkitError
 from segkit.registry import closest
 
@@ -50,7 +51,7 @@ def class_index_map(
 def _category_names(categories: list[dict]) -> dict[int, str]:
     names_by_id: dict[int, str] = {}
     for pos, cat in enumerate(categories):
-        if not isinstance(cat, dict) or not _is_int(cat.get("id")) or not isinstance(cat.get("name"), str):
+        if not isinstance(cat, dict) or not is_int(cat.get("id")) or not isinstance(cat.get("name"), str):
             raise SegkitError(
                 f"categories[{pos}] must be a dict with an integer 'id' and a string 'name', got {cat!r}"
             )
@@ -65,7 +66,7 @@ def _category_names(categories: list[dict]) -> dict[int, str]:
 
 def _resolve(ref: Any, names_by_id: dict[int, str], where: str) -> int:
     """A category id from a name or an id, with a hint when it names nothing."""
-    if _is_int(ref) and ref in names_by_id:
+    if is_int(ref) and ref in names_by_id:
         return ref
     if isinstance(ref, str):
         ids = [cat_id for cat_id, name in names_by_id.items() if name == ref]
@@ -116,7 +117,7 @@ def _from_mapping(
     for ref, index in classes.items():
         here = f"{where}[{ref!r}]"
         cat_id = _resolve(ref, names_by_id, where)
-        if not _is_int(index) or not (0 <= index < MAX_CLASSES or index == IGNORE_INDEX):
+        if not is_int(index) or not (0 <= index < MAX_CLASSES or index == IGNORE_INDEX):
             raise SegkitError(f"{here}: index {index!r} must be an int in 0..{MAX_CLASSES - 1} (0 drops the "
                               f"category) or {IGNORE_INDEX} (ignore)")
         if cat_id in cat_to_index:
@@ -156,7 +157,3 @@ def _check_names(names: list[str], where: str) -> None:
 
 def _is_background(name: str) -> bool:
     return name.lower() in BACKGROUND_NAMES
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)

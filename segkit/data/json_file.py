@@ -6,7 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from segkit.errors import SegkitError
+
+
+def is_int(value: Any) -> bool:
+    """An integer id, size or index (NumPy ints too); ``True``/``False`` are ints to Python but never valid."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def read_json_object(path: str | Path) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import numpy as np
 
 from segkit.data.json_file import read_json_object
 from segkit.errors import SegkitError
+from segkit.paths import output_dir
 
 FOLDER = "folder"  # --group-by value meaning "the directory part of file_name"
 
@@ -254,11 +255,7 @@ def kfold_split(ann: str | Path, out: str | Path, folds: int = 5, seed: int = 0,
     if merge_with is not None:
         coco = merge(coco, read_coco(merge_with), (str(ann), str(merge_with)))
     fold_of = assign_folds(coco, folds, seed, group_by)
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise SegkitError(f"--out {out}: cannot create the folder ({err.strerror})") from err
+    out = output_dir(out)
     for k in range(folds):
         val_ids = {img["id"] for img, f in zip(coco["images"], fold_of) if f == k}
         write_json(out / f"val_{k}.json", subset(coco, val_ids))

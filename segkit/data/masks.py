@@ -30,6 +30,7 @@ from pycocotools import mask as mask_utils
 
 from segkit.data.classes import IGNORE_INDEX
 from segkit.data.rle import decode_boxes, parse_counts
+from segkit.data.json_file import is_int
 from segkit.errors import SegkitError
 
 OVERLAP_POLICIES = ("area_desc", "max_class", "poly_len_asc", "annotation_order")
@@ -152,7 +153,7 @@ class _Malformed(ValueError):
 
 def _class_index(ann: dict, cat_to_index: dict[int, int]) -> int:
     cat_id = ann.get("category_id")
-    if not _is_int(cat_id) or cat_id not in cat_to_index:
+    if not is_int(cat_id) or cat_id not in cat_to_index:
         raise SegkitError(
             f"annotation id={ann.get('id')!r} has category_id={cat_id!r}, which is not among the categories "
             f"(known ids: {sorted(cat_to_index)}); fix the annotation or add the category"
@@ -192,7 +193,7 @@ def _segmentation_source(ann: dict, height: int, width: int) -> list | bytes | n
     if not (isinstance(segm, dict) and "counts" in segm and "size" in segm):
         raise _Malformed("expected a list of polygons or an RLE dict with 'counts' and 'size'")
     size = segm["size"]
-    if not isinstance(size, list | tuple) or [int(v) for v in size if _is_int(v)] != [height, width]:
+    if not isinstance(size, list | tuple) or [int(v) for v in size if is_int(v)] != [height, width]:
         raise _Malformed(f"RLE size {size!r} does not match the image size [{height}, {width}]")
     counts = segm["counts"]
     if isinstance(counts, str):
@@ -200,7 +201,7 @@ def _segmentation_source(ann: dict, height: int, width: int) -> list | bytes | n
     if isinstance(counts, bytes):
         return counts
     if isinstance(counts, list):
-        if not all(_is_int(c) and c >= 0 for c in counts):
+        if not all(is_int(c) and c >= 0 for c in counts):
             raise _Malformed("uncompressed RLE counts must be non-negative integers")
         return _checked_total(np.asarray(counts, dtype=np.int64), height, width)
     raise _Malformed(f"RLE counts must be a list of ints or a string, got {type(counts).__name__}")
@@ -223,7 +224,3 @@ def _checked_total(runs: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def _named(ann: dict, err: Exception) -> SegkitError:
     return SegkitError(f"annotation id={ann.get('id')!r} has a malformed segmentation: {err}")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)

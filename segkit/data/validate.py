@@ -18,6 +18,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from segkit.data.masks import segmentation_problem
+from segkit.data.json_file import is_int
 from segkit.errors import SegkitError
 
 ON_BAD = ("error", "skip")
@@ -84,22 +85,22 @@ def image_file_size(path: Path) -> tuple[int, int] | str:
 
 
 def _checked_images(images: list[Any], triage: _Triage, img_root: Path, img_dir_key: str) -> list[dict[str, Any]]:
-    ids = Counter(img.get("id") for img in images if isinstance(img, dict) and _is_int(img.get("id")))
+    ids = Counter(img.get("id") for img in images if isinstance(img, dict) and is_int(img.get("id")))
     kept = []
     for pos, img in enumerate(images):
         ok = (
             isinstance(img, dict)
-            and _is_int(img.get("id"))
+            and is_int(img.get("id"))
             and isinstance(img.get("file_name"), str)
-            and _is_int(img.get("height"))
-            and _is_int(img.get("width"))
+            and is_int(img.get("height"))
+            and is_int(img.get("width"))
             and img["height"] > 0
             and img["width"] > 0
         )
         if not ok:
             image_id = img.get("id") if isinstance(img, dict) else None
             triage.bad(f"images[{pos}] needs an integer 'id', a 'file_name' and positive integer 'height'/'width', "
-                       f"got {_short(img)}", image_id=image_id if _is_int(image_id) else None)
+                       f"got {_short(img)}", image_id=image_id if is_int(image_id) else None)
         elif ids[img["id"]] > 1:
             # Which record its annotations belong to is unknowable, so no record with that id is used.
             triage.bad(f"image id {img['id']} is used by {ids[img['id']]} image records (images[{pos}] is "
@@ -139,18 +140,18 @@ def _checked_annotations(
             triage.bad(f"not a dict: {_short(ann)}", annotation_id=f"annotations[{pos}]")
             continue
         ann_id, image_id, cat_id = ann.get("id"), ann.get("image_id"), ann.get("category_id")
-        if image_id in skipped_images and _is_int(image_id):
+        if image_id in skipped_images and is_int(image_id):
             continue  # its image is already reported
-        if _is_int(ann_id) and ann_id in seen:
+        if is_int(ann_id) and ann_id in seen:
             triage.bad(f"annotation id {ann_id} appears again at annotations[{pos}]; annotation ids must be "
                        "unique (the first one is kept)", image_id=image_id, annotation_id=ann_id)
             continue
-        if _is_int(ann_id):
+        if is_int(ann_id):
             seen.add(ann_id)
         where = {"image_id": image_id, "annotation_id": ann_id if ann_id is not None else f"annotations[{pos}]"}
-        if not _is_int(image_id) or image_id not in by_id:
+        if not is_int(image_id) or image_id not in by_id:
             triage.bad(f"image_id={image_id!r} is not in 'images'", **where)
-        elif not _is_int(cat_id) or cat_id not in cat_to_index:
+        elif not is_int(cat_id) or cat_id not in cat_to_index:
             triage.bad(f"category_id={cat_id!r} is not among the categories (known ids: "
                        f"{_ids(cat_to_index)})", **where)
         else:
@@ -171,7 +172,3 @@ def _ids(cat_to_index: dict[int, int]) -> str:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from segkit.data.sampling import EpochSampler, SeededSamples, sample_seed
 from segkit.errors import SegkitError
+from segkit.paths import output_dir
 from segkit.visualization.palette import class_colors, colorize, draw_legend, overlay
 
 PANEL = 512  # longest side of the pictures in one sample's PNG
@@ -102,11 +103,7 @@ def render_grid(samples: Sequence[dict[str, Any]], classes: Sequence[str], capti
 def browse(dataset: Any, picked: Sequence[tuple[int, int]], out: str | Path, ignore_index: int = 255,
            alpha: float = 0.5, progress: bool = True) -> list[Path]:
     """Write ``sample_<n>_<index>.png`` per picked sample and ``grid.png`` to ``out``; return the paths."""
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise SegkitError(f"--out {out}: cannot create the folder ({err.strerror})") from err
+    out = output_dir(out)
     seeded = SeededSamples(dataset)
     written, samples, captions = [], [], []
     for n, (index, seed) in enumerate(tqdm(picked, desc="samples", unit="img", disable=not progress)):

@@ -59,28 +59,30 @@ def _fit(line: str, width: int, font_scale: float) -> str:
     return line + "..."
 
 
+def _stack(pictures: Sequence[np.ndarray], axis: int, gap: int) -> np.ndarray:
+    """Pictures along ``axis`` (1: side by side, 0: one above the other), aligned top-left, on white."""
+    across = 1 - axis
+    shape = [0, 0, 3]
+    shape[axis] = sum(p.shape[axis] for p in pictures) + gap * (len(pictures) - 1)
+    shape[across] = max(p.shape[across] for p in pictures)
+    canvas = np.full(shape, 255, np.uint8)
+    offset = 0
+    for picture in pictures:
+        place = [slice(None, picture.shape[0]), slice(None, picture.shape[1])]
+        place[axis] = slice(offset, offset + picture.shape[axis])
+        canvas[tuple(place)] = picture
+        offset += picture.shape[axis] + gap
+    return canvas
+
+
 def hstack(pictures: Sequence[np.ndarray], gap: int = GAP) -> np.ndarray:
     """Side by side, top-aligned, on white, ``gap`` pixels apart."""
-    height = max(p.shape[0] for p in pictures)
-    width = sum(p.shape[1] for p in pictures) + gap * (len(pictures) - 1)
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    x = 0
-    for picture in pictures:
-        canvas[: picture.shape[0], x : x + picture.shape[1]] = picture
-        x += picture.shape[1] + gap
-    return canvas
+    return _stack(pictures, axis=1, gap=gap)
 
 
 def vstack(pictures: Sequence[np.ndarray], gap: int = GAP) -> np.ndarray:
     """One above the other, left-aligned, on white, ``gap`` pixels apart."""
-    width = max(p.shape[1] for p in pictures)
-    height = sum(p.shape[0] for p in pictures) + gap * (len(pictures) - 1)
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    y = 0
-    for picture in pictures:
-        canvas[y : y + picture.shape[0], : picture.shape[1]] = picture
-        y += picture.shape[0] + gap
-    return canvas
+    return _stack(pictures, axis=0, gap=gap)
 
 
 def border(picture: np.ndarray, width: int = GAP) -> np.ndarray:
