@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
 @guarded
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from segkit.data.analysis import collect, write_report
+    from segkit.data.analysis import collect
+    from segkit.visualization.dataset_report import write_report
 
     paths = [Path(p) for p in args.ann]
     names = [p.name for p in paths]
