@@ -1,119 +1,28 @@
 """Python config files: ``_base_`` inheritance, ``_delete_``, ``--set`` overrides, strict validation, dump.
 
 A config is a Python file of top-level variables. Unlike mmengine's Config, nothing is silently accepted:
-every key is checked against ``DEFAULTS`` (the schema) as soon as the file or ``--set`` item that wrote it is
-read, so the error names exactly that file and suggests the closest valid key. Values must be plain data
-(dict, list, tuple, str, int, float, bool, None), which is what makes ``Config.dump`` reproduce the run.
+every key is checked against ``DEFAULTS`` (the schema, in ``segkit.config_schema``) as soon as the file or
+``--set`` item that wrote it is read, so the error names exactly that file and suggests the closest valid key.
+Values must be plain data (dict, list, tuple, str, int, float, bool, None), which is what makes
+``Config.dump`` reproduce the run.
 """
 
 from __future__ import annotations
 
 import ast
-import copy
 import os
 import traceback
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from pprint import pformat
 from typing import Any
 
+from segkit.config_schema import DEFAULTS, DELETE_KEY, check_section, defaults_for
 from segkit.errors import SegkitError
 from segkit.registry import closest
 
-DEFAULTS: dict[str, Any] = dict(
-    work_dir=None,  # default chosen by the CLI: work_dirs/<config stem>
-    data=dict(
-        root="data/trash",
-        img_dir="images",
-        train=dict(ann="train.json", pipeline=[], cutmix=None, copy_paste=None),
-        val=dict(ann="val.json", pipeline=[]),
-        test=dict(ann="test.json", pipeline=[]),
-        batch_size=8,
-        val_batch_size=None,
-        num_workers=2,
-        mean=(123.675, 116.28, 103.53),  # 0-255 scale, RGB
-        std=(58.395, 57.12, 57.375),
-        ignore_index=255,
-        classes=None,  # None = categories sorted by id; or a list of category names / a {category: index} map
-        overlap="area_desc",  # paint order where annotations overlap
-        crowd="paint",  # iscrowd regions: "paint" like any object or "ignore" (255)
-        on_bad_annotation="error",  # or "skip" (with a report of what was skipped)
-        cache=True,  # rasterised masks cached on disk
-        cache_dir=None,  # None = a folder chosen by segkit.data
-    ),
-    evaluation=dict(
-        boundary_iou=False,  # also Boundary IoU per class (Cheng et al. 2021)
-        boundary_dilation=0.02,  # its band width, as a fraction of the image diagonal
-        panels=True,  # sample and per-class panels in TensorBoard at each validation
-        worst_k=4,  # worst images (per-image mIoU) shown besides the fixed class-covering set
-        class_images=3,  # images tiled in each val/class/<name> panel
-        hparams=True,  # hyper-parameters and best mIoU to TensorBoard's HParams tab at the end
-    ),
-    model=dict(type="EfficientUnet", num_classes=None),
-    loss=dict(type="CrossEntropy"),
-    optimizer=dict(type="AdamW", lr=1e-3, weight_decay=1e-2),
-    scheduler=dict(type="CosineWarmup", warmup_iters=0, min_lr_ratio=0.0),
-    train=dict(
-        epochs=10,
-        val_interval=1,
-        seed=42,
-        amp=False,
-        accumulate=1,
-        log_interval=10,
-        device="auto",
-        deterministic=False,
-        grad_clip=None,
-        checkpoint_iters=None,  # also save last.pth every N iterations (mid-epoch)
-        keep_last=0,  # keep the N most recent checkpoints/epoch_<e>.pth besides last.pth and best.pth
-        ema=None,  # dict(decay=0.999): validate and save an exponential moving average of the weights
-        swa=None,  # dict(start_epoch=..., lr=...): stochastic weight averaging over the last epochs
-        early_stop=None,  # dict(patience=..., min_delta=0.0) on validation mIoU
-        sync_bn=False,  # SyncBatchNorm under DDP (ignored in a single process)
-    ),
-)
-
-# Sections whose keys become constructor arguments: any key is allowed here, the registry checks them.
-OPEN_SECTIONS = ("model", "loss", "optimizer", "scheduler")
-# Keys of an open default section that survive when the user picks a different ``type``.
-_KEPT_ON_TYPE_CHANGE = {"model": ("num_classes",)}
-
 _SCALARS = (str, int, float, bool, type(None))
-_DELETE = "_delete_"
-
-
-def _is_int(v: Any) -> bool:
-    return type(v) is int
-
-
-def _positive_int(v: Any) -> bool:
-    return _is_int(v) and v > 0
-
-
-_SPLITS = ("train", "val", "test")
-_POSITIVE_TRAIN_INTS = ("epochs", "val_interval", "accumulate", "log_interval")
-_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "work_dir": (lambda v: v is None or type(v) is str, "a str or None"),
-    "data.batch_size": (_positive_int, "a positive int"),
-    **{f"evaluation.{k}": (lambda v: type(v) is bool, "True or False")
-       for k in ("boundary_iou", "panels", "hparams")},
-    **{f"evaluation.{k}": (lambda v: _is_int(v) and v >= 0, "an int >= 0") for k in ("worst_k", "class_images")},
-    "evaluation.boundary_dilation": (lambda v: type(v) in (int, float) and 0 < v < 1, "a fraction in (0, 1)"),
-    "data.val_batch_size": (lambda v: v is None or _positive_int(v), "a positive int or None"),
-    "data.num_workers": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
-    **{f"data.{s}.pipeline": (lambda v: isinstance(v, list | tuple), "a list") for s in _SPLITS},
-    **{f"train.{k}": (_positive_int, "a positive int") for k in _POSITIVE_TRAIN_INTS},
-    "train.seed": (_is_int, "an int"),
-    "train.amp": (lambda v: type(v) is bool, "True or False"),
-    "train.deterministic": (lambda v: type(v) is bool, "True or False"),
-    "train.sync_bn": (lambda v: type(v) is bool, "True or False"),
-    "train.checkpoint_iters": (lambda v: v is None or _positive_int(v), "a positive int or None"),
-    "train.keep_last": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
-    **{f"train.{k}": (lambda v: v is None or isinstance(v, dict), "a dict or None")
-       for k in ("ema", "swa", "early_stop")},
-    "optimizer.lr": (lambda v: type(v) in (int, float) and v > 0, "a positive number"),
-    **{f"{s}.type": (lambda v: type(v) is str and v != "", "a registered name (str)") for s in OPEN_SECTIONS},
-}
 
 
 def _wrap(value: Any, source: str) -> Any:
@@ -255,9 +164,9 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     source = str(path)
     merged = _load_file(source, chain=())
     for item in overrides:
-        _check_section(parse_overrides([item]), DEFAULTS, "", f"{source}: --set {item}")
+        check_section(parse_overrides([item]), DEFAULTS, "", f"{source}: --set {item}")
     merged = _merge(merged, parse_overrides(overrides))
-    return Config(_merge(_defaults_for(merged), merged), source=source)
+    return Config(_merge(defaults_for(merged), merged), source=source)
 
 
 def _load_file(path: str, chain: tuple[tuple[str, str], ...], referenced_by: str = "") -> dict[str, Any]:
@@ -292,7 +201,7 @@ def _load_file(path: str, chain: tuple[tuple[str, str], ...], referenced_by: str
             continue  # helpers, imports, functions and classes are not config
         _check_data(value, name, path)
         own[name] = value
-    _check_section(own, DEFAULTS, "", path)
+    check_section(own, DEFAULTS, "", path)
     return _merge(merged, own)
 
 
@@ -334,57 +243,16 @@ def _check_data(value: Any, key: str, origin: str) -> None:
                           "dict, list, tuple, str, int, float, bool, None (name helpers with a leading '_')")
 
 
-def _check_section(values: Mapping[str, Any], schema: Mapping[str, Any], prefix: str, origin: str) -> None:
-    """Reject keys the schema does not know and values of the wrong basic type, naming ``origin``."""
-    for key, value in values.items():
-        dotted = f"{prefix}{key}"
-        if key == _DELETE and prefix:
-            continue
-        if key not in schema:
-            hint = closest(str(key), list(schema))
-            if not hint:
-                helpers = "; helper variables must start with '_'" if not prefix else ""
-                hint = f" (valid keys{' in ' + prefix[:-1] if prefix else ''}: {', '.join(schema)}{helpers})"
-            raise SegkitError(f"{origin}: unknown key {dotted!r}{hint}")
-        if isinstance(schema[key], dict):
-            if not isinstance(value, Mapping):
-                raise SegkitError(f"{origin}: {dotted} must be a dict, got {value!r:.60}")
-            if key in OPEN_SECTIONS and not prefix:
-                _check_values(value, f"{dotted}.", origin)
-            else:
-                _check_section(value, schema[key], f"{dotted}.", origin)
-        else:
-            _check_values({key: value}, prefix, origin)
-
-
-def _check_values(values: Mapping[str, Any], prefix: str, origin: str) -> None:
-    for key, value in values.items():
-        check = _CHECKS.get(f"{prefix}{key}")
-        if check and not check[0](value):
-            raise SegkitError(f"{origin}: {prefix}{key} must be {check[1]}, got {value!r:.60}")
-
-
 def _merge(base: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
     """Deep-merge ``child`` over ``base`` without mutating either; ``_delete_=True`` replaces instead."""
     out = dict(base)
     for key, value in child.items():
-        if key == _DELETE:
+        if key == DELETE_KEY:
             continue
         if isinstance(value, Mapping):
             below = out.get(key)
-            keep = isinstance(below, Mapping) and not value.get(_DELETE, False)
+            keep = isinstance(below, Mapping) and not value.get(DELETE_KEY, False)
             out[key] = _merge(below if keep else {}, value)
         else:
             out[key] = value
     return out
-
-
-def _defaults_for(user: Mapping[str, Any]) -> dict[str, Any]:
-    """DEFAULTS minus open sections whose ``type`` the user changed: other classes' arguments can't leak."""
-    defaults = copy.deepcopy(DEFAULTS)
-    for section in OPEN_SECTIONS:
-        mine, default = user.get(section), defaults[section]
-        if isinstance(mine, Mapping) and mine.get("type", default["type"]) != default["type"]:
-            kept = {k: default[k] for k in _KEPT_ON_TYPE_CHANGE.get(section, ())}
-            defaults[section] = {"type": mine["type"], **kept}
-    return defaults
