@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import shutil
-from pathlib import Path
 
 from segkit.cli.common import add_config_args, add_debug_flag, guarded, load_cli_config
-from segkit.errors import SegkitError
+from segkit.engine.work_dir import prepare_work_dir, resolve_work_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,33 +21,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_work_dir(config_path: str, configured: str | None, flag: str | None) -> Path:
-    return Path(flag or configured or Path("work_dirs") / Path(config_path).stem)
-
-
-def prepare_work_dir(work_dir: Path, resume: str | None, overwrite: bool, delete: bool = True) -> Path | None:
-    """Refuse to mix two runs in one folder; return the checkpoint to resume from, if any.
-
-    With ``overwrite`` the earlier run's outputs are removed when ``delete`` (rank 0 only under DDP).
-    """
-    last = work_dir / "checkpoints" / "last.pth"
-    if resume == "auto":
-        if not last.is_file():
-            raise SegkitError(f"--resume: no checkpoint at {last}; drop --resume to start a new run there")
-        return last
-    if resume:
-        return Path(resume)
-    if last.is_file() and not overwrite:
-        raise SegkitError(f"{work_dir} already holds a run ({last}); pass --resume to continue it, "
-                          "--overwrite to replace it, or --work-dir for a new folder")
-    if overwrite and delete:
-        for name in ("checkpoints", "tb"):
-            shutil.rmtree(work_dir / name, ignore_errors=True)
-        for name in ("metrics.jsonl", "summary.json", "train.log"):
-            (work_dir / name).unlink(missing_ok=True)
-    return None
-
-
 @guarded
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
@@ -57,8 +28,8 @@ def main(argv: list[str]) -> int:
     work_dir = resolve_work_dir(args.config, cfg.work_dir, args.work_dir)
     cfg.work_dir = str(work_dir)
 
-    from segkit.engine.dist import barrier, init_distributed, shutdown  # heavy imports after argument checks
-    from segkit.engine.trainer import Trainer, resolve_device
+    from segkit.engine.dist import barrier, init_distributed, resolve_device, shutdown  # heavy imports late
+    from segkit.engine.trainer import Trainer
 
     dist_info, dist_device = init_distributed(cfg.train.device)
     try:

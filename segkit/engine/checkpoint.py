@@ -50,6 +50,12 @@ def evaluated_weights(state: dict[str, Any]) -> dict[str, Any]:
     return {k.removeprefix("module."): v for k, v in ema["model"].items() if k != "n_averaged"}
 
 
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 def rng_state() -> dict[str, Any]:
     """Every RNG a run draws from, in types that ``weights_only`` loading accepts."""
     _, keys, pos, has_gauss, cached = np.random.get_state()

@@ -1,4 +1,4 @@
-"""torchrun integration: one process per device, gloo on CPU, NCCL on CUDA."""
+"""Devices and processes: the device a config asks for, and torchrun (gloo on CPU, NCCL on CUDA)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,18 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA on a machine without it is an error, not a fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SegkitError(f"train.device={name!r} but CUDA is not available here; use --device cpu or auto")
+    try:
+        return torch.device(name)
+    except RuntimeError as err:
+        raise SegkitError(f"train.device={name!r} is not a device; use auto, cpu or cuda") from err
 
 
 def launched_by_torchrun() -> bool:

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import math
-import random
-import shutil
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
@@ -25,7 +21,7 @@ from segkit.data.batch import DeviceBatcher
 from segkit.data.cutmix import from_config as cutmix_from_config
 from segkit.data.loader import build_dataloader, build_dataset
 from segkit.data.sampling import sample_seed
-from segkit.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from segkit.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
 from segkit.engine.dist import DistInfo, all_reduce_max, all_reduce_sum
 from segkit.engine.hooks import CheckpointHook, EarlyStoppingHook, EMAHook, Hook, PlateauHook, ProgressHook, SWAHook
 from segkit.engine.objective import Objective
@@ -33,29 +29,12 @@ from segkit.engine.optim import build_optimizer
 from segkit.engine.precision import autocast, grad_scaler
 from segkit.engine.run_log import setup_run_logger
 from segkit.engine.validate import ValidationHook, run_validation
+from segkit.engine.work_dir import append_metrics, copy_skip_reports, keep_metrics_lines, write_summary
 from segkit.errors import SegkitError
 from segkit.evaluation.evaluator import SegEvaluator
 from segkit.evaluation.report import format_table
 from segkit.models.builder import build_model
 from segkit.registry import LOSSES, SCHEDULERS, check_kwargs
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA on a machine without it is an error, not a fallback."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SegkitError(f"train.device={name!r} but CUDA is not available here; use --device cpu or auto")
-    try:
-        return torch.device(name)
-    except RuntimeError as err:
-        raise SegkitError(f"train.device={name!r} is not a device; use auto, cpu or cuda") from err
 
 
 def groups_of(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -92,7 +71,8 @@ class Trainer:
             raise SegkitError(f"{cfg.data.val.ann}: categories differ from {cfg.data.train.ann} "
                               f"({val_set.classes[1:]} vs {train_set.classes[1:]}); both splits need the same list")
         self.classes = train_set.classes
-        self._keep_skip_reports(train_set, val_set)
+        if self.is_main:
+            copy_skip_reports(self.work_dir, {"train": train_set, "val": val_set}, self.logger)
         shard = {"rank": self.dist.rank, "world_size": self.dist.world_size, "device": device, "seed": self.seed}
         self.train_loader = build_dataloader(cfg, "train", train_set, **shard)
         self.val_loader = build_dataloader(cfg, "val", val_set, **shard)
@@ -137,16 +117,6 @@ class Trainer:
         self.schedule_frozen = False
         self.metrics_lines = 0  # lines of metrics.jsonl this run stands behind (a resume truncates to it)
         self.hooks = self._build_hooks()
-
-    def _keep_skip_reports(self, *datasets: Any) -> None:
-        """Annotations skipped under data.on_bad_annotation='skip' are listed in the work dir, per split."""
-        for split, dataset in zip(("train", "val"), datasets):
-            report = getattr(dataset, "skip_report", None)
-            if report is not None and self.is_main:
-                target = self.work_dir / f"skipped_{split}.json"
-                shutil.copyfile(report, target)
-                self.logger.warning("data.%s: skipped %d bad annotation record(s); see %s", split,
-                                    len(dataset.skipped), target)
 
     def _build_hooks(self) -> list[Hook]:
         train = self.cfg.train
@@ -196,12 +166,12 @@ class Trainer:
                 totals += torch.stack([numerator.detach().float(), normaliser.detach().float()])
                 if single:
                     all_reduce_sum(totals)
-                    self._stop_if_not_finite(totals[0])
+                    self.step_loss = self._checked_loss(totals)
                     constant = totals[1].clamp(min=1e-12) / self.dist.world_size
                 self.scaler.scale(numerator / constant).backward()
         if not single:
             all_reduce_sum(totals)
-            self._stop_if_not_finite(totals[0])
+            self.step_loss = self._checked_loss(totals)
         if not single or self.cfg.train.grad_clip:
             self.scaler.unscale_(self.optimizer)
         if not single:
@@ -215,17 +185,20 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if not self.schedule_frozen:
             self.scheduler.step()
-        self.step_loss = (totals[0] / totals[1].clamp(min=1e-12)).item()
 
-    def _stop_if_not_finite(self, loss_sum: torch.Tensor) -> None:
-        """Checked on the sum over ranks, so every rank stops together instead of waiting in a collective."""
-        value = loss_sum.item()
-        if math.isfinite(value):
-            return
+    def _checked_loss(self, totals: torch.Tensor) -> float:
+        """The step's loss from the rank-summed (numerator, normaliser): one device sync per step.
+
+        A non-finite loss stops the run; checked on the sums, so every rank stops together instead of
+        waiting in a collective.
+        """
+        numerator, normaliser = totals.tolist()
+        if math.isfinite(numerator):
+            return numerator / max(normaliser, 1e-12)
         last = self.checkpoint_dir / "last.pth"
         kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written yet"
-        raise SegkitError(f"loss became {value} at epoch {self.epoch + 1}, iter {self.iter + 1}; lower optimizer.lr "
-                          f"or check the data; {kept}")
+        raise SegkitError(f"loss became {numerator} at epoch {self.epoch + 1}, iter {self.iter + 1}; "
+                          f"lower optimizer.lr or check the data; {kept}")
 
     def train(self) -> dict[str, Any]:
         """Run the remaining epochs and return the summary also written to ``summary.json``."""
@@ -261,8 +234,7 @@ class Trainer:
                                  progress=self.progress and self.is_main)
         self.metrics_lines += 1
         if self.is_main:
-            with open(self.work_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
-                handle.write(json.dumps({"epoch": self.epoch, "iter": self.iter, "model": tag, **metrics}) + "\n")
+            append_metrics(self.work_dir, {"epoch": self.epoch, "iter": self.iter, "model": tag, **metrics})
             if metrics["mIoU"] is not None:
                 self.writer.add_scalar(f"val_{tag}/mIoU", metrics["mIoU"], self.iter)
             save_checkpoint({"model": model.state_dict(), "classes": list(self.classes), "epoch": self.epoch,
@@ -320,7 +292,7 @@ class Trainer:
                 hook.load_state_dict(state["hooks"][type(hook).__name__])
         set_rng_state(state["rng"])
         if self.is_main:
-            self._keep_metrics_lines(self.metrics_lines)
+            keep_metrics_lines(self.work_dir, self.metrics_lines)
         self.logger.info("resumed from %s at epoch %d (+%d steps), iter %d", path, self.epoch, self.epoch_step,
                          self.iter)
 
@@ -339,13 +311,6 @@ class Trainer:
             raise SegkitError(f"{path}: the run used {state['world_size']} process(es), now {self.dist.world_size}; "
                               "resume with the same number (the data shards and batch positions depend on it)")
 
-    def _keep_metrics_lines(self, count: int) -> None:
-        """Validation lines written after the checkpoint was taken would be duplicated by the resumed run."""
-        path = self.work_dir / "metrics.jsonl"
-        if path.is_file():
-            lines = [ln for ln in path.read_text(encoding="utf-8").splitlines(keepends=True) if ln.strip()]
-            path.write_text("".join(lines[:count]), encoding="utf-8")
-
     def _write_summary(self, seconds: float) -> dict[str, Any]:
         summary = {
             "best_mIoU": self.best["mIoU"] if math.isfinite(self.best["mIoU"]) else None,
@@ -359,7 +324,7 @@ class Trainer:
             "classes": self.classes,
             "best_checkpoint": str(self.checkpoint_dir / "best.pth"),
         }
-        (self.work_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        write_summary(self.work_dir, summary)
         self.logger.info("done: best mIoU %s at epoch %s; outputs in %s", summary["best_mIoU"], summary["best_epoch"],
                          self.work_dir)
         return summary

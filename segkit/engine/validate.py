@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from segkit.data.batch import DeviceBatcher
 from segkit.engine.dist import average_buffers
 from segkit.engine.hooks import Hook
 from segkit.engine.precision import autocast
+from segkit.engine.work_dir import append_metrics
 from segkit.evaluation.evaluator import SegEvaluator
 from segkit.evaluation.report import format_table
 from segkit.visualization.collector import PanelCollector
@@ -88,8 +88,7 @@ class ValidationHook(Hook):
         trainer.metrics_lines += 1
         if trainer.is_main:
             record = {"epoch": trainer.epoch, "iter": trainer.iter, **metrics}
-            with open(trainer.work_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+            append_metrics(trainer.work_dir, record)
         trainer.logger.info("validation after epoch %d (iter %d):\n%s", trainer.epoch, trainer.iter,
                             format_table(metrics))
         miou = metrics["mIoU"] if metrics["mIoU"] is not None else -math.inf
