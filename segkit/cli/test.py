@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "rotations); predictions are the mean softmax probability")
     parser.add_argument("--show-dir", metavar="DIR", help="write one panel PNG per image into DIR")
     parser.add_argument("--boundary-iou", action="store_true",
-                        help="also compute Boundary IoU per class (band: 2%% of the image diagonal)")
+                        help="also compute Boundary IoU per class (on by default when the config's "
+                             "evaluation.boundary_iou is; band: evaluation.boundary_dilation of the image diagonal)")
     add_debug_flag(parser)
     return parser
 
@@ -65,7 +66,8 @@ def main(argv: list[str]) -> int:
                           f"({str(err).splitlines()[0]}); use the config the checkpoint was trained with") from err
     loader = build_dataloader(cfg, "val", dataset, device=device)
     evaluator = SegEvaluator(len(dataset.classes), dataset.classes, cfg.data.ignore_index, device,
-                             boundary_iou=args.boundary_iou)
+                             boundary_iou=args.boundary_iou or cfg.evaluation.boundary_iou,
+                             boundary_dilation=cfg.evaluation.boundary_dilation)
     batcher = DeviceBatcher(device, cfg.data.mean, cfg.data.std)
     panels = PanelFileWriter(args.show_dir, dataset.classes, cfg.data.ignore_index) if args.show_dir else None
     metrics = run_validation(with_tta(model, args.tta), loader, evaluator, batcher, amp=bool(cfg.train.amp),
