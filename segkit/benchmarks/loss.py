@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from segkit.benchmarks.timing import interleaved, ratio_table
 from segkit.errors import SegkitError
-from segkit.losses.boundary import boundary_mask
+from segkit.losses.boundary_weights import boundary_mask
 from segkit.losses.cross_entropy import CrossEntropy
 from segkit.losses.focal import BoundaryFocal, Focal
 

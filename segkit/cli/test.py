@@ -42,7 +42,7 @@ def main(argv: list[str]) -> int:
     from segkit.data.loader import build_dataloader, build_dataset
     from segkit.engine.checkpoint import evaluated_weights, load_checkpoint
     from segkit.engine.dist import resolve_device
-    from segkit.engine.validate import run_validation
+    from segkit.engine.validation import run_validation
     from segkit.evaluation.evaluator import SegEvaluator
     from segkit.evaluation.report import format_table, table_columns
     from segkit.evaluation.tta import with_tta

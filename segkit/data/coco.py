@@ -29,7 +29,7 @@ from segkit.data.json_file import read_json_object
 from segkit.data.mask_cache import MaskCache, default_cache_dir, mask_key
 from segkit.data.masks import CROWD_MODES, OVERLAP_POLICIES, rasterize
 from segkit.data.transforms import build_pipeline
-from segkit.data.validate import ON_BAD, check_coco
+from segkit.data.coco_checks import ON_BAD, check_coco
 from segkit.errors import SegkitError
 
 _log = logging.getLogger("segkit.data")

@@ -28,7 +28,7 @@ from segkit.engine.objective import Objective
 from segkit.engine.optim import build_optimizer
 from segkit.engine.precision import autocast, grad_scaler
 from segkit.engine.run_log import setup_run_logger
-from segkit.engine.validate import ValidationHook, run_validation
+from segkit.engine.validation import ValidationHook, run_validation
 from segkit.engine.work_dir import append_metrics, copy_skip_reports, keep_metrics_lines, write_summary
 from segkit.errors import SegkitError
 from segkit.evaluation.evaluator import SegEvaluator

@@ -12,14 +12,14 @@ from collections.abc import Sequence
 import torch
 import torch.distributed as dist
 
-from segkit.evaluation.boundary import boundary_counts, boundary_iou_from_counts
+from segkit.evaluation.boundary_iou import boundary_counts, boundary_iou_from_counts
 from segkit.evaluation.metrics import MetricInputError, confusion_matrix, metrics_from_confusion
 
 
 class SegEvaluator:
     """Accumulates one confusion matrix over a whole split; see :mod:`segkit.evaluation.metrics`.
 
-    ``boundary_iou=True`` adds per-class Boundary IoU (:mod:`segkit.evaluation.boundary`) with a band of
+    ``boundary_iou=True`` adds per-class Boundary IoU (:mod:`segkit.evaluation.boundary_iou`) with a band of
     ``boundary_dilation`` x the image diagonal; it costs four max filters of each label map per batch.
     """
 
@@ -92,10 +92,6 @@ class SegEvaluator:
     def confusion(self) -> torch.Tensor:
         """This process's matrix so far (rows = GT, cols = prediction); not summed over ranks."""
         return self._cm.clone()
-
-    def reduced_confusion(self) -> torch.Tensor:
-        """The matrix summed over all ranks when torch.distributed is initialised (a collective call)."""
-        return self._reduced()[: self.num_classes]
 
     def _reduced(self) -> torch.Tensor:
         """Confusion matrix rows, then the boundary rows if any, summed over ranks in one ``all_reduce``."""

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 
 from segkit.losses.base import PixelLoss, check_number, serial_on_cpu
-from segkit.losses.boundary import boundary_weights
+from segkit.losses.boundary_weights import boundary_weights
 from segkit.registry import LOSSES
 
 EPS = torch.finfo(torch.float32).eps
@@ -67,7 +67,7 @@ class Focal(PixelLoss):
 @LOSSES.register()
 class BoundaryFocal(Focal):
     """Focal loss weighted ``w_i = alpha_{y_i} (1 + w_b exp(-d_i^2 / (2 sigma^2)))``, ``d_i`` = distance to
-    the nearest class boundary in the ground truth (see ``segkit.losses.boundary``), divided by ``sum_i w_i``.
+    the nearest class boundary in the ground truth (see ``segkit.losses.boundary_weights``), divided by ``sum_i w_i``.
 
     The normalisation keeps the loss a weighted *mean*: raising ``boundary_weight`` shifts emphasis towards
     edges without changing the loss scale, so learning rates tuned for Focal still apply.

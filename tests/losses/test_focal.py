@@ -3,7 +3,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from segkit.losses.boundary import boundary_weights
+from segkit.losses.boundary_weights import boundary_weights
 from segkit.losses.focal import BoundaryFocal, Focal, focal_term
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from segkit.evaluation.boundary import boundary_band, boundary_counts, boundary_iou_from_counts, boundary_width
+from segkit.evaluation.boundary_iou import boundary_band, boundary_counts, boundary_iou_from_counts, boundary_width
 from segkit.evaluation.evaluator import SegEvaluator
 
 C = 4

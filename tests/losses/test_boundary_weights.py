@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from segkit.losses.base import serial_on_cpu
-from segkit.losses.boundary import (
+from segkit.losses.boundary_weights import (
     TRUNCATION_TOLERANCE,
     boundary_mask,
     boundary_weights,
