@@ -13,8 +13,14 @@ import json
 from pathlib import Path
 
 from segkit.cli.common import add_config_args, add_debug_flag, guarded, load_cli_config
-from segkit.cli.prediction_args import add_prediction_args, batch_size, describe, ensemble_weights, slide_window, \
-    tta_spec
+from segkit.cli.prediction_args import (
+    add_prediction_args,
+    batch_size,
+    describe,
+    ensemble_weights,
+    slide_window,
+    tta_spec,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -64,61 +64,81 @@ def inference_network(model_cfg: Mapping[str, Any], num_classes: int) -> nn.Modu
     return build_model(cfg, num_classes=num_classes)
 
 
-def load_ensemble(checkpoints: Sequence[str | Path], cfg: Config | None = None, weights: Sequence[float] | None = None,
-                  expected_classes: Sequence[str] | None = None, expected_from: str = "",
-                  overrides: Sequence[str] = ()) -> Ensemble:
-    """Load every checkpoint; ``cfg`` is the run config (None: the first checkpoint's stored config + ``overrides``).
+@dataclass
+class Checkpoints:
+    """Loaded checkpoint states and the run config, before any network is built (cheap to refuse)."""
 
-    ``expected_classes`` (named by ``expected_from`` in errors) is the class list the run needs, e.g. the
-    evaluated dataset's; a checkpoint that disagrees with it or with the others is refused.
+    states: list[tuple[Path, dict[str, Any]]]
+    config: Config
+    classes: list[str] | None  # the common class list; None when no checkpoint stores one
+
+
+def read_checkpoints(checkpoints: Sequence[str | Path], cfg: Config | None = None,
+                     overrides: Sequence[str] = ()) -> Checkpoints:
+    """Load every checkpoint and check they share one class list that fits ``model.num_classes``.
+
+    ``cfg`` is the run config; None takes the first checkpoint's stored config with ``overrides``.
     """
     if not checkpoints:
         raise SegkitError("give at least one checkpoint")
-    if weights is not None and len(weights) != len(checkpoints):
-        raise SegkitError(f"--weights has {len(weights)} value(s) for {len(checkpoints)} checkpoint(s); give one "
-                          "weight per checkpoint")
     states = [(Path(path), load_checkpoint(path)) for path in checkpoints]
     if cfg is None:
         cfg = run_config(*states[0], overrides)
-    classes = _common_classes(states, cfg, expected_classes, expected_from)
+    stored = [(path, list(state["classes"])) for path, state in states if state.get("classes") is not None]
+    classes = stored[0][1] if stored else None
+    for path, own in stored:
+        if own != classes:
+            raise SegkitError(f"{path}: classes {own} differ from {stored[0][0]}'s {classes}; every checkpoint "
+                              "of an ensemble needs the same class list")
+    declared = cfg.model.get("num_classes")
+    if classes is not None and declared is not None and declared != len(classes):
+        raise SegkitError(f"{stored[0][0]}: a checkpoint for {len(classes)} classes {classes}, but "
+                          f"{cfg.source or 'the config'} sets model.num_classes={declared}; use the matching config")
+    return Checkpoints(states, cfg, classes)
+
+
+def build_ensemble(loaded: Checkpoints, weights: Sequence[float] | None = None,
+                   expected_classes: Sequence[str] | None = None, expected_from: str = "") -> Ensemble:
+    """Networks with their weights; ``expected_classes`` (named by ``expected_from`` in errors) is the class
+    list the run needs, e.g. the evaluated dataset's or the input's categories."""
+    first = loaded.states[0][0]
+    if weights is not None and len(weights) != len(loaded.states):
+        raise SegkitError(f"--weights has {len(weights)} value(s) for {len(loaded.states)} checkpoint(s); give one "
+                          "weight per checkpoint")
+    classes = loaded.classes if loaded.classes is not None else expected_classes
+    if classes is None:
+        raise SegkitError(f"{first} holds no class list; evaluate it with tools/test.py and its config, or "
+                          "re-save it from a segkit run")
+    classes = list(classes)
+    _check_expected(first, classes, expected_classes, expected_from)
     members = []
-    for i, (path, state) in enumerate(states):
-        own = run_config(path, state) if isinstance(state.get("config"), Mapping) else cfg
+    for i, (path, state) in enumerate(loaded.states):
+        own = run_config(path, state) if isinstance(state.get("config"), Mapping) else loaded.config
         model = inference_network(own.model, len(classes))
         try:
             model.load_state_dict(evaluated_weights(state))
         except (KeyError, RuntimeError) as err:
-            raise SegkitError(f"{path}: weights do not fit model.type={own.model.type!r} "
-                              f"({str(err).strip().splitlines()[0]}); use the config the checkpoint was trained "
-                              "with") from err
+            lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+            detail = lines[1] if len(lines) > 1 and lines[0].endswith(":") else (lines or [type(err).__name__])[0]
+            raise SegkitError(f"{path}: weights do not fit model.type={own.model.type!r} ({detail}); use the "
+                              "config the checkpoint was trained with") from err
         members.append(Member(model.eval(), own.data.mean, own.data.std,
                               weight=1.0 if weights is None else float(weights[i]), name=str(path)))
-    return Ensemble(members, classes, cfg)
+    return Ensemble(members, classes, loaded.config)
 
 
-def _common_classes(states: list[tuple[Path, dict[str, Any]]], cfg: Config,
-                    expected: Sequence[str] | None, expected_from: str) -> list[str]:
-    first_path, first_state = states[0]
-    reference = first_state.get("classes")
-    if reference is None:
-        reference = expected
-    if reference is None:
-        raise SegkitError(f"{first_path} holds no class list; evaluate it with tools/test.py and its config, or "
-                          "re-save it from a segkit run")
-    reference = list(reference)
-    for path, state in states:
-        classes = list(state.get("classes") or reference)
-        if classes != reference:
-            raise SegkitError(f"{path}: classes {classes} differ from {first_path}'s {reference}; every checkpoint "
-                              "of an ensemble needs the same class list")
-    if expected is not None and list(expected) != reference:
-        raise SegkitError(f"{first_path}: trained on classes {reference} but {expected_from} has {list(expected)}; "
+def load_ensemble(checkpoints: Sequence[str | Path], cfg: Config | None = None, weights: Sequence[float] | None = None,
+                  expected_classes: Sequence[str] | None = None, expected_from: str = "",
+                  overrides: Sequence[str] = ()) -> Ensemble:
+    """:func:`read_checkpoints` then :func:`build_ensemble`."""
+    return build_ensemble(read_checkpoints(checkpoints, cfg, overrides), weights, expected_classes, expected_from)
+
+
+def _check_expected(checkpoint: str | Path, classes: list[str], expected: Sequence[str] | None,
+                    expected_from: str) -> None:
+    if expected is not None and list(expected) != classes:
+        raise SegkitError(f"{checkpoint}: trained on classes {classes} but {expected_from} has {list(expected)}; "
                           "use the matching config/data (or data.classes)")
-    declared = cfg.model.get("num_classes")
-    if declared is not None and declared != len(reference):
-        raise SegkitError(f"{first_path}: a checkpoint for {len(reference)} classes {reference}, but "
-                          f"{cfg.source or 'the config'} sets model.num_classes={declared}; use the matching config")
-    return reference
 
 
 def load_predictor(checkpoints: Sequence[str | Path], cfg: Config | None = None, *, tta: TTASpec | None = None,

@@ -172,8 +172,8 @@ class Predictor:
         return (torch.softmax(mean, dim=1), mean) if in_logits else (mean, mean)
 
 
-def _sum_over_views(images: torch.Tensor, views: list[View], scores: Callable[[torch.Tensor], torch.Tensor], softmax: bool,
-                    batch_size: int) -> torch.Tensor:
+def _sum_over_views(images: torch.Tensor, views: list[View], scores: Callable[[torch.Tensor], torch.Tensor],
+                    softmax: bool, batch_size: int) -> torch.Tensor:
     """Sum over ``views`` of ``undo(scores(augment(images)))`` (then softmax), views of one shape batched."""
     height, width = images.shape[-2:]
     total: torch.Tensor | None = None

@@ -52,7 +52,8 @@ class ColorWriter:
         mask = labels.astype(np.uint8)
         present = np.flatnonzero(np.bincount(mask.reshape(-1), minlength=len(self.classes)))
         colored = colorize(mask, self.colors)
-        legend = draw_legend([self.classes[k] for k in present], self.colors[present], max_height=max(mask.shape[0], 60))
+        legend = draw_legend([self.classes[k] for k in present], self.colors[present],
+                             max_height=max(mask.shape[0], 60))
         height = max(colored.shape[0], legend.shape[0])
         canvas = np.full((height, colored.shape[1] + legend.shape[1], 3), 255, np.uint8)
         canvas[:colored.shape[0], :colored.shape[1]] = colored
