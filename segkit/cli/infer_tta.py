@@ -28,7 +28,6 @@ from segkit.paths import atomic_file
 
 # What a run writes into --out-dir, and what --overwrite removes (nothing else in the folder is touched).
 OWNED = ("masks", "color", "probs", "inference.json", "skipped.json")
-DEFAULT_BATCH = 8
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a folder of images, a COCO json (only 'images' needed) or one image")
     parser.add_argument("--out-dir", required=True, metavar="DIR", help="folder for masks/, color/, probs/, "
                         "inference.json (refused if it holds outputs, unless --overwrite)")
-    add_prediction_args(parser, str(DEFAULT_BATCH))
+    add_prediction_args(parser, "8 on CUDA, 2 on the CPU")
     parser.add_argument("--submission", metavar="FILE", help="write the competition CSV (image_id,PredictionString)")
     parser.add_argument("--submission-size", type=int, default=256, metavar="N",
                         help="side the submitted masks are resized to, nearest neighbour (default 256)")
@@ -95,7 +94,7 @@ def main(argv: list[str]) -> int:
     config, checkpoints = _split_paths(args.paths)
     spec, window = tta_spec(args), slide_window(args)
     weights = ensemble_weights(args, len(checkpoints))
-    forward_batch = batch_size(args, DEFAULT_BATCH)
+    forward_batch = batch_size(args, None)
     if args.submission_size < 1:
         raise SegkitError(f"--submission-size {args.submission_size}: give a positive side in pixels, e.g. 256")
     _check_outputs(args)

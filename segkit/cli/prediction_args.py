@@ -56,7 +56,7 @@ def ensemble_weights(args: argparse.Namespace, checkpoints: int) -> list[float] 
     return weights
 
 
-def batch_size(args: argparse.Namespace, default: int) -> int:
+def batch_size(args: argparse.Namespace, default: int | None) -> int | None:
     if args.batch_size is None:
         return default
     if args.batch_size < 1:

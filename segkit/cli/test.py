@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", default="val", choices=["train", "val"],
                         help="labelled split to evaluate (default: val)")
     parser.add_argument("--out", help="write the metrics as JSON to this file")
-    add_prediction_args(parser, "data.val_batch_size x the TTA views")
+    add_prediction_args(parser, "data.val_batch_size, times the TTA views on CUDA")
     parser.add_argument("--show-dir", metavar="DIR", help="write one panel PNG per image into DIR")
     parser.add_argument("--boundary-iou", action="store_true",
                         help="also compute Boundary IoU per class (on by default when the config's "
@@ -63,9 +63,11 @@ def main(argv: list[str]) -> int:
     ensemble = load_ensemble(args.checkpoints, cfg, weights, expected_classes=dataset.classes,
                              expected_from=str(dataset.ann_file))
     loader = build_dataloader(cfg, "val", dataset, device=device)
-    # By default a loader batch and all its views make one forward: with one view, exactly training's batches.
+    # By default one forward per loader batch and view (all views at once on CUDA): with one view, exactly the
+    # batches training validated.
+    views = spec.num_views if device.type == "cuda" else 1
     predictor = predictor_for(ensemble, tta=spec, window=window, device=device,
-                              batch_size=batch_size(args, loader.batch_size * spec.num_views))
+                              batch_size=batch_size(args, loader.batch_size * views))
     evaluator = SegEvaluator(len(dataset.classes), dataset.classes, cfg.data.ignore_index, device,
                              boundary_iou=args.boundary_iou or cfg.evaluation.boundary_iou,
                              boundary_dilation=cfg.evaluation.boundary_dilation)

@@ -143,7 +143,7 @@ def _check_expected(checkpoint: str | Path, classes: list[str], expected: Sequen
 
 def load_predictor(checkpoints: Sequence[str | Path], cfg: Config | None = None, *, tta: TTASpec | None = None,
                    window: SlidingWindow | None = None, weights: Sequence[float] | None = None,
-                   device: str | torch.device | None = None, batch_size: int = 8,
+                   device: str | torch.device | None = None, batch_size: int | None = None,
                    expected_classes: Sequence[str] | None = None, expected_from: str = "") -> Predictor:
     """A :class:`Predictor` over ``checkpoints`` in one call (the API pseudo-labelling and k-fold use).
 
@@ -155,7 +155,7 @@ def load_predictor(checkpoints: Sequence[str | Path], cfg: Config | None = None,
 
 
 def predictor_for(ensemble: Ensemble, *, tta: TTASpec | None = None, window: SlidingWindow | None = None,
-                  device: str | torch.device | None = None, batch_size: int = 8) -> Predictor:
+                  device: str | torch.device | None = None, batch_size: int | None = None) -> Predictor:
     cfg = ensemble.config
     return Predictor(ensemble.members, classes=ensemble.classes, tta=tta,
                      window=window if window is not None else window_from_config(cfg.test),

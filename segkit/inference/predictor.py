@@ -29,8 +29,15 @@ from segkit.inference.tta import TTASpec, View
 from segkit.inference.window import SlidingWindow
 
 K = TypeVar("K")
+# Inputs per forward when the caller does not say: a GPU gains from large batches; a CPU does not (measured in
+# docs/benchmarks.md: 16 inputs of 256 px cost ~1.3x per image what 2 do, and 2 cost what 1 does).
+DEFAULT_BATCH = {"cuda": 8, "cpu": 2}
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
+
+
+def default_batch_size(device: torch.device | str) -> int:
+    return DEFAULT_BATCH.get(torch.device(device).type, DEFAULT_BATCH["cpu"])
 
 
 @dataclass
@@ -62,15 +69,16 @@ class Predictor:
     """Predict images of any size with one or more models, TTA views and optional sliding windows.
 
     ``batch_size`` is the most inputs (views x images, or windows) one forward takes; the views of a batch go
-    through each model together. ``amp`` is ``train.amp`` (autocast on the device). Nothing is kept between
-    calls, so memory does not grow with the number of images predicted.
+    through each model together (default: :data:`DEFAULT_BATCH` for the device). ``amp`` is ``train.amp``
+    (autocast on the device). Nothing is kept between calls, so memory does not grow with the number of images.
     """
 
     def __init__(self, members: Sequence[Member], *, classes: Sequence[str] | None = None,
                  tta: TTASpec | None = None, window: SlidingWindow | None = None,
-                 device: torch.device | str = "cpu", amp: object = False, batch_size: int = 8) -> None:
+                 device: torch.device | str = "cpu", amp: object = False, batch_size: int | None = None) -> None:
         if not members:
             raise ValueError("a Predictor needs at least one model")
+        batch_size = default_batch_size(device) if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         total = sum(m.weight for m in members)
