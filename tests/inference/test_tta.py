@@ -151,3 +151,25 @@ def test_views_of_one_shape_go_through_the_model_together(images, toy_member):
     Predictor([member], tta=TTASpec("d4"), batch_size=64).predict_batch(images)
     # 8 views x 2 images: 4 views keep 37x23, 4 rotate to 23x37; one forward per shape.
     assert sorted(batches) == [(8, 3, 23, 37), (8, 3, 37, 23)]
+
+
+def test_the_worked_example_of_docs_inference_md():
+    """Two views that disagree: averaging logits picks Plastic, averaging probabilities picks Paper."""
+    seen_as_is = torch.tensor([0.0, -2.0, 1.0])  # logits of Background, Paper, Plastic for the image as it is
+    seen_flipped = torch.tensor([0.0, 4.0, 2.0])  # ... for its mirror image (undone)
+
+    class TwoOpinions(torch.nn.Module):
+        """Constant logits per image, depending on which side of the image is brighter."""
+
+        def forward(self, images):
+            as_is = (images[:, 0, 0, 0] > images[:, 0, 0, -1]).view(-1, 1, 1, 1)
+            logits = torch.where(as_is, seen_as_is.view(1, 3, 1, 1), seen_flipped.view(1, 3, 1, 1))
+            return logits.expand(-1, -1, *images.shape[-2:])
+
+    image = torch.tensor([[[[10, 0]]] * 3], dtype=torch.uint8).view(1, 3, 1, 2)
+    member = Member(TwoOpinions())
+    by_prob = Predictor([member], tta=TTASpec("flip")).predict_batch(image)
+    by_logit = Predictor([member], tta=TTASpec("flip", merge="logit")).predict_batch(image)
+    torch.testing.assert_close(by_prob.probs[0, :, 0, 0], torch.tensor([0.1377, 0.4510, 0.4113]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(by_logit.probs[0, :, 0, 0], torch.tensor([0.1220, 0.3315, 0.5466]), atol=1e-4, rtol=0)
+    assert by_prob.labels.unique().tolist() == [1] and by_logit.labels.unique().tolist() == [2]
