@@ -13,6 +13,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from segkit.cli.common import add_debug_flag, guarded
 from segkit.cli.prediction_args import (
@@ -25,6 +26,11 @@ from segkit.cli.prediction_args import (
 )
 from segkit.errors import SegkitError
 from segkit.paths import atomic_file
+
+if TYPE_CHECKING:
+    from segkit.config import Config
+    from segkit.inference.predictor import Predictor
+    from segkit.inference.sources import ImageSource
 
 # What a run writes into --out-dir, and what --overwrite removes (nothing else in the folder is touched).
 OWNED = ("masks", "color", "probs", "inference.json", "skipped.json")
@@ -128,14 +134,15 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _img_dir(args: argparse.Namespace, cfg) -> Path | None:
+def _img_dir(args: argparse.Namespace, cfg: Config) -> Path | None:
     if args.img_dir:
         return Path(args.img_dir)
     given = Path(args.input)
     return given.parent / cfg.data.img_dir if given.suffix.lower() == ".json" else None
 
 
-def _predict_and_write(args, source, predictor, category_ids, num_workers: int) -> int:
+def _predict_and_write(args: argparse.Namespace, source: ImageSource, predictor: Predictor, category_ids: list[int],
+                       num_workers: int) -> int:
     """Stream every image through the predictor into the writers; aggregate files appear only if all succeed."""
     import torch
     from tqdm import tqdm
@@ -188,7 +195,8 @@ def _predict_and_write(args, source, predictor, category_ids, num_workers: int) 
     return len(done)
 
 
-def _finish(args, source, predictor, written: int, checkpoints, weights, config, seconds: float) -> None:
+def _finish(args: argparse.Namespace, source: ImageSource, predictor: Predictor, written: int, checkpoints: list[str],
+            weights: list[float] | None, config: str | None, seconds: float) -> None:
     out_dir = Path(args.out_dir)
     window = predictor.window
     if source.skipped:

@@ -10,7 +10,6 @@ stopped half-way or a writer bug never leaves a CSV that looks complete.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import cv2
 import numpy as np
 
 from segkit.errors import SegkitError
+from segkit.paths import StagedFile
 
 HEADER = "image_id,PredictionString"
 _FORBIDDEN = (",", '"', "\n", "\r")
@@ -64,36 +64,24 @@ class SubmissionWriter:
             raise SegkitError(f"--submission: {num_classes} classes do not fit the uint8 masks it is made from")
         if size < 1:
             raise SegkitError(f"--submission-size {size}: give a positive side in pixels, e.g. 256")
-        self.path = Path(path)
         self.num_classes = num_classes
         self.size = size
         self.rows = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        self._handle = open(self._tmp, "wb")  # noqa: SIM115  (closed by close/abort)
-        self._handle.write(HEADER.encode() + b"\n")
+        self._file = StagedFile(path, "wb")
+        self.path = self._file.path
+        self._file.handle.write(HEADER.encode() + b"\n")
 
     def add(self, name: str, labels: np.ndarray) -> None:
         """``labels``: the ``(H, W)`` class mask at the image's own size."""
-        self._handle.write(name.encode("utf-8") + b"," + encode_row(resized_mask(labels, self.size)) + b"\n")
+        self._file.handle.write(name.encode("utf-8") + b"," + encode_row(resized_mask(labels, self.size)) + b"\n")
         self.rows += 1
 
     def close(self, expected_names: Sequence[str]) -> Path:
         """Validate the written rows against ``expected_names`` (input order), then rename into place."""
-        try:
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-            self._handle.close()
-            validate_submission(self._tmp, expected_names, self.size, self.num_classes)
-            os.replace(self._tmp, self.path)
-        finally:
-            self.abort()
-        return self.path
+        return self._file.commit(lambda tmp: validate_submission(tmp, expected_names, self.size, self.num_classes))
 
     def abort(self) -> None:
-        if not self._handle.closed:
-            self._handle.close()
-        self._tmp.unlink(missing_ok=True)
+        self._file.abort()
 
 
 def validate_submission(path: str | Path, expected_names: Sequence[str], size: int, num_classes: int) -> None:

@@ -8,7 +8,6 @@ json is one list streamed record by record to a temp file and renamed when the r
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from pycocotools import mask as mask_utils
 
 from segkit.errors import SegkitError
 from segkit.inference.sources import InputImage
-from segkit.paths import atomic_file, relative_output
+from segkit.paths import StagedFile, atomic_file, relative_output
 from segkit.visualization.palette import class_colors, colorize, draw_legend
 
 
@@ -84,12 +83,10 @@ class CocoResultsWriter:
     """
 
     def __init__(self, path: str | Path, category_ids: Sequence[int]) -> None:
-        self.path = Path(path)
         self.category_ids = list(category_ids)  # class index -> category id
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        self._handle = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115  (closed by close/abort)
-        self._handle.write("[")
+        self._file = StagedFile(path, "w")
+        self.path = self._file.path
+        self._file.handle.write("[")
         self.records = 0
 
     def write(self, image: InputImage, labels: np.ndarray, probs: np.ndarray | None = None) -> None:
@@ -103,19 +100,12 @@ class CocoResultsWriter:
                       "area": int(region.sum())}
             if probs is not None:
                 record["score"] = round(float(probs[k][region].mean()), 6)
-            self._handle.write(("," if self.records else "") + "\n" + json.dumps(record))
+            self._file.handle.write(("," if self.records else "") + "\n" + json.dumps(record))
             self.records += 1
 
     def close(self) -> Path:
-        try:
-            self._handle.write("\n]\n")
-            self._handle.close()
-            os.replace(self._tmp, self.path)
-        finally:
-            self.abort()
-        return self.path
+        self._file.handle.write("\n]\n")
+        return self._file.commit()
 
     def abort(self) -> None:
-        if not self._handle.closed:
-            self._handle.close()
-        self._tmp.unlink(missing_ok=True)
+        self._file.abort()
