@@ -37,14 +37,16 @@ OWNED = ("masks", "color", "probs", "inference.json", "skipped.json")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="segkit infer-tta", description=__doc__,
+    usage = ("segkit infer-tta [CONFIG] CKPT [CKPT ...] --input IMAGE_DIR|COCO_JSON|IMAGE --out-dir DIR "
+             "[options]")
+    parser = argparse.ArgumentParser(prog="segkit infer-tta", description=__doc__, usage=usage,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("paths", nargs="+", metavar="[CONFIG] CKPT",
+    parser.add_argument("paths", nargs="+", metavar="CONFIG|CKPT",
                         help="an optional config (.py), then one or more checkpoints (several = an ensemble)")
     parser.add_argument("--input", required=True, metavar="IMAGE_DIR|COCO_JSON|IMAGE",
                         help="a folder of images, a COCO json (only 'images' needed) or one image")
     parser.add_argument("--out-dir", required=True, metavar="DIR", help="folder for masks/, color/, probs/, "
-                        "inference.json (refused if it holds outputs, unless --overwrite)")
+                        "inference.json (refused if it holds files, unless --overwrite)")
     add_prediction_args(parser, "8 on CUDA, 2 on the CPU")
     parser.add_argument("--submission", metavar="FILE", help="write the competition CSV (image_id,PredictionString)")
     parser.add_argument("--submission-size", type=int, default=256, metavar="N",
