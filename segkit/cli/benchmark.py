@@ -13,6 +13,7 @@ BENCHMARKS = {
     "eval": "segkit.benchmarks.eval",
     "loss": "segkit.benchmarks.loss",
     "models": "segkit.benchmarks.models",
+    "tta": "segkit.benchmarks.tta",
     "trainer": "segkit.benchmarks.trainer",
 }
 
