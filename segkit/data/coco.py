@@ -4,8 +4,10 @@ Everything that can be checked without decoding pixels is checked at constructio
 structure, file existence and header sizes, category and image ids, every segmentation), so a broken
 dataset fails before training starts rather than in a worker process hours in; with
 ``on_bad_annotation="skip"`` bad records are left out instead and listed in ``dataset.skipped``.
-Masks are rasterised once and then read from the mask cache (``segkit.data.mask_cache``). Images stay
-uint8 all the way to the device: the trainer converts and normalises there, which keeps worker memory
+Masks are rasterised once and then read from the mask cache (``segkit.data.mask_cache``), under keys
+hashed once here in the parent process. Image records and annotations are kept pickled in NumPy buffers
+(``segkit.data.serialized``), so DataLoader workers read them without copying the parent's memory. Images
+stay uint8 all the way to the device: the trainer converts and normalises there, which keeps worker memory
 and host-to-device copies four times smaller.
 """
 
@@ -25,11 +27,12 @@ import torch
 from torch.utils.data import Dataset
 
 from segkit.data.classes import class_index_map
+from segkit.data.coco_checks import ON_BAD, check_coco
 from segkit.data.json_file import read_json_object
 from segkit.data.mask_cache import MaskCache, default_cache_dir, mask_key
 from segkit.data.masks import CROWD_MODES, OVERLAP_POLICIES, rasterize
+from segkit.data.serialized import RecordsById, SerializedList
 from segkit.data.transforms import build_pipeline
-from segkit.data.coco_checks import ON_BAD, check_coco
 from segkit.errors import SegkitError
 
 _log = logging.getLogger("segkit.data")
@@ -97,13 +100,20 @@ class CocoSegDataset(Dataset):
         self.num_classes = len(self.classes)
         checked = check_coco(coco, self.ann_file, self.img_root, self.cat_to_index, on_bad_annotation,
                              with_annotations=not test_mode, img_dir_key=key["img_dir"])
-        self.images, self.anns_by_image, self.skipped = checked.images, checked.anns_by_image, checked.skipped
+        self.skipped = checked.skipped
         self.pipeline = build_pipeline(pipeline, where=f"{where}.pipeline")
         cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         self.cache = self._open_cache(cache_root, explicit=cache_dir is not None, where=key["cache_dir"]) \
             if cache and not test_mode else None
         self.skip_report = self._write_skip_report(report, cache_root) if self.skipped else None
-        self._keys: dict[int, str] = {}
+        anns = [checked.anns_by_image.get(info["id"], []) for info in checked.images]
+        # Keys hashed once here: workers inherit the array instead of hashing (and holding) their own.
+        self._mask_keys = None if self.cache is None else np.array(
+            [mask_key(a, info["height"], info["width"], self.cat_to_index, overlap, crowd)
+             for a, info in zip(anns, checked.images)], dtype="S32")
+        self.images = SerializedList(checked.images)  # images[i] is the json's image record (a fresh dict)
+        self._annotations = SerializedList(anns)
+        self.anns_by_image = RecordsById([info["id"] for info in checked.images], self._annotations)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -149,19 +159,20 @@ class CocoSegDataset(Dataset):
             out["mask"] = torch.from_numpy(np.ascontiguousarray(sample["mask"], dtype=np.uint8))
         return out
 
+    def annotations(self, i: int) -> list[dict[str, Any]]:
+        """The checked annotations of the ``i``-th image, in json order (fresh objects on every call)."""
+        return self._annotations[i]
+
     def mask(self, i: int) -> np.ndarray:
         """The image's class mask, from the cache when it holds one (without decoding the image)."""
         info = self.images[i]
         height, width = info["height"], info["width"]
-        anns = self.anns_by_image.get(info["id"], [])
-        if self.cache is None:
-            return rasterize(anns, height, width, self.cat_to_index, self.overlap, self.crowd)
-        key = self._keys.get(i)
-        if key is None:  # hashing the annotations costs ~30 us: once per image and process is enough
-            key = self._keys[i] = mask_key(anns, height, width, self.cat_to_index, self.overlap, self.crowd)
+        if self._mask_keys is None:
+            return rasterize(self.annotations(i), height, width, self.cat_to_index, self.overlap, self.crowd)
+        key = self._mask_keys[i].decode("ascii")
         mask = self.cache.load(key, height, width)
         if mask is None:
-            mask = rasterize(anns, height, width, self.cat_to_index, self.overlap, self.crowd)
+            mask = rasterize(self.annotations(i), height, width, self.cat_to_index, self.overlap, self.crowd)
             self.cache.save(key, mask)
         return mask
 
