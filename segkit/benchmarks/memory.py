@@ -144,7 +144,7 @@ def measure(cfg: Config, epochs: int, sample_every: int) -> tuple[dict[str, Trac
     with tqdm(total=total, desc="epochs over the loader", leave=False) as bar:
         for epoch in range(epochs):
             loader.sampler.set_epoch(epoch)
-            for position, _ in enumerate(loader):
+            for _ in loader:
                 batches += 1
                 bar.update(1)
                 if batches == 1 or batches % sample_every == 0 or batches == total:
