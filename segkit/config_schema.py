@@ -26,10 +26,10 @@ DEFAULTS: dict[str, Any] = dict(
         num_workers=2,
         mean=(123.675, 116.28, 103.53),  # 0-255 scale, RGB
         std=(58.395, 57.12, 57.375),
-        ignore_index=255,
+        ignore_index=255,  # mask value excluded from loss and metrics (crowd/ignored classes, transform borders)
         classes=None,  # None = categories sorted by id; or a list of category names / a {category: index} map
         overlap="area_desc",  # paint order where annotations overlap
-        crowd="paint",  # iscrowd regions: "paint" like any object or "ignore" (255)
+        crowd="paint",  # iscrowd regions: "paint" like any object or "ignore" (ignore_index)
         on_bad_annotation="error",  # or "skip" (with a report of what was skipped)
         cache=True,  # rasterised masks cached on disk
         cache_dir=None,  # None = a folder chosen by segkit.data
@@ -92,6 +92,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "evaluation.boundary_dilation": (lambda v: type(v) in (int, float) and 0 < v < 1, "a fraction in (0, 1)"),
     "data.val_batch_size": (lambda v: v is None or _positive_int(v), "a positive int or None"),
     "data.num_workers": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
+    "data.ignore_index": (lambda v: _is_int(v) and 0 <= v <= 255, "an int in 0..255 (masks are uint8)"),
     **{f"data.{s}.pipeline": (lambda v: isinstance(v, list | tuple), "a list") for s in _SPLITS},
     **{f"train.{k}": (_positive_int, "a positive int") for k in _POSITIVE_TRAIN_INTS},
     "train.seed": (_is_int, "an int"),

@@ -102,7 +102,8 @@ class FloorDataset(Dataset):
         assert ref.cache is not None
         self.items = []
         for i, info in enumerate(ref.images):
-            key = mask_key(ref.annotations(i), info["height"], info["width"], ref.cat_to_index, ref.overlap, ref.crowd)
+            key = mask_key(ref.annotations(i), info["height"], info["width"], ref.cat_to_index, ref.overlap, ref.crowd,
+                           ref.ignore_index)
             self.items.append((ref.img_root / info["file_name"], ref.cache.path(key), info["height"], info["width"]))
         self.pipeline = build_pipeline(pipeline)
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from segkit.data.classes import class_index_map
+from segkit.data.classes import IGNORE_INDEX, check_ignore_index, class_index_map
 from segkit.data.coco_checks import ON_BAD, check_coco
 from segkit.data.json_file import read_json_object
 from segkit.data.mask_cache import MaskCache, default_cache_dir, mask_key
@@ -41,8 +41,8 @@ _log = logging.getLogger("segkit.data")
 class CocoSegDataset(Dataset):
     """Semantic-segmentation samples from a COCO json.
 
-    ``classes``, ``overlap``, ``crowd``, ``on_bad_annotation``, ``cache`` and ``cache_dir`` are the
-    ``data.*`` config keys of the same names (see docs/data.md). ``report`` is where a skip report goes;
+    ``classes``, ``overlap``, ``crowd``, ``ignore_index``, ``on_bad_annotation``, ``cache`` and ``cache_dir``
+    are the ``data.*`` config keys of the same names (see docs/data.md). ``report`` is where a skip report goes;
     by default it is written next to the mask cache, and its path is ``dataset.skip_report``.
     """
 
@@ -57,6 +57,7 @@ class CocoSegDataset(Dataset):
         classes: Any = None,
         overlap: str = "area_desc",
         crowd: str = "paint",
+        ignore_index: int = IGNORE_INDEX,
         on_bad_annotation: str = "error",
         cache: bool = True,
         cache_dir: str | Path | None = None,
@@ -64,7 +65,9 @@ class CocoSegDataset(Dataset):
     ) -> None:
         section = where.rpartition(".")[0]
         key = {k: f"{section}.{k}" if section else k for k in (
-            "root", "img_dir", "classes", "overlap", "crowd", "on_bad_annotation", "cache", "cache_dir")}
+            "root", "img_dir", "classes", "overlap", "crowd", "ignore_index", "on_bad_annotation", "cache",
+            "cache_dir")}
+        self.ignore_index = check_ignore_index(ignore_index, key["ignore_index"])
         _check_choice(overlap, OVERLAP_POLICIES, key["overlap"])
         _check_choice(crowd, CROWD_MODES, key["crowd"])
         _check_choice(on_bad_annotation, ON_BAD, key["on_bad_annotation"])
@@ -94,14 +97,15 @@ class CocoSegDataset(Dataset):
             if not isinstance(coco.get(name), list):
                 raise SegkitError(f"{self.ann_file}: missing or non-list {name!r}; expected a COCO json")
         try:
-            self.classes, self.cat_to_index = class_index_map(coco["categories"], classes, where=key["classes"])
+            self.classes, self.cat_to_index = class_index_map(coco["categories"], classes, where=key["classes"],
+                                                              ignore_index=ignore_index, ignore_key=key["ignore_index"])
         except SegkitError as err:
             raise SegkitError(f"{self.ann_file}: {err}") from err
         self.num_classes = len(self.classes)
         checked = check_coco(coco, self.ann_file, self.img_root, self.cat_to_index, on_bad_annotation,
                              with_annotations=not test_mode, img_dir_key=key["img_dir"])
         self.skipped = checked.skipped
-        self.pipeline = build_pipeline(pipeline, where=f"{where}.pipeline")
+        self.pipeline = build_pipeline(pipeline, where=f"{where}.pipeline", ignore_index=self.ignore_index)
         cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         self.cache = self._open_cache(cache_root, explicit=cache_dir is not None, where=key["cache_dir"]) \
             if cache and not test_mode else None
@@ -109,7 +113,7 @@ class CocoSegDataset(Dataset):
         anns = [checked.anns_by_image.get(info["id"], []) for info in checked.images]
         # Keys hashed once here: workers inherit the array instead of hashing (and holding) their own.
         self._mask_keys = None if self.cache is None else np.array(
-            [mask_key(a, info["height"], info["width"], self.cat_to_index, overlap, crowd)
+            [mask_key(a, info["height"], info["width"], self.cat_to_index, overlap, crowd, self.ignore_index)
              for a, info in zip(anns, checked.images)], dtype="S32")
         self.images = SerializedList(checked.images)  # images[i] is the json's image record (a fresh dict)
         self._annotations = SerializedList(anns)
@@ -168,13 +172,17 @@ class CocoSegDataset(Dataset):
         info = self.images[i]
         height, width = info["height"], info["width"]
         if self._mask_keys is None:
-            return rasterize(self.annotations(i), height, width, self.cat_to_index, self.overlap, self.crowd)
+            return self._rasterize(i, height, width)
         key = self._mask_keys[i].decode("ascii")
         mask = self.cache.load(key, height, width)
         if mask is None:
-            mask = rasterize(self.annotations(i), height, width, self.cat_to_index, self.overlap, self.crowd)
+            mask = self._rasterize(i, height, width)
             self.cache.save(key, mask)
         return mask
+
+    def _rasterize(self, i: int, height: int, width: int) -> np.ndarray:
+        return rasterize(self.annotations(i), height, width, self.cat_to_index, self.overlap, self.crowd,
+                         self.ignore_index)
 
     @staticmethod
     def _open_cache(root: Path, explicit: bool, where: str) -> MaskCache | None:

@@ -23,7 +23,8 @@ def build_dataset(cfg: Any, split: str) -> CocoSegDataset | CopyPaste:
     data, section = cfg.data, cfg.data[split]
     dataset = CocoSegDataset(root=data.root, ann=section.ann, img_dir=data.img_dir, pipeline=section.pipeline or None,
                              test_mode=split == "test", where=f"data.{split}", classes=data.classes,
-                             overlap=data.overlap, crowd=data.crowd, on_bad_annotation=data.on_bad_annotation,
+                             overlap=data.overlap, crowd=data.crowd, ignore_index=data.ignore_index,
+                             on_bad_annotation=data.on_bad_annotation,
                              cache=data.cache, cache_dir=data.cache_dir)
     return wrap_copy_paste(dataset, section.copy_paste) if split == "train" else dataset
 
