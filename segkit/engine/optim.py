@@ -156,8 +156,12 @@ class _Plateau(Multiplier):
 
 
 def report_metric(scheduler: LambdaLR, value: float) -> None:
-    """Feed a validation metric (higher is better) to schedules that react to it."""
-    for multiplier in scheduler.lr_lambdas:
+    """Feed a validation metric (higher is better) to schedules that react to it, once per validation.
+
+    Every parameter group holds the same multiplier object (``_lambda``), so it is reported to once, not once
+    per group: with an encoder LR group, ``patience`` still counts validations.
+    """
+    for multiplier in {id(m): m for m in scheduler.lr_lambdas}.values():
         if hasattr(multiplier, "report"):
             multiplier.report(value)
 
