@@ -50,7 +50,7 @@ DEFAULTS: dict[str, Any] = dict(
         epochs=10,
         val_interval=1,
         seed=42,
-        amp=False,
+        amp=False,  # True (fp16 + GradScaler on CUDA, bf16 on the CPU), "fp16" (CUDA only) or "bf16"
         accumulate=1,
         log_interval=10,
         device="auto",
@@ -77,6 +77,13 @@ def _is_int(v: Any) -> bool:
     return type(v) is int
 
 
+AMP_CHOICES = (False, True, "fp16", "bf16")  # train.amp; segkit.engine.precision says what each means
+
+
+def is_amp_value(v: Any) -> bool:
+    return type(v) in (bool, str) and v in AMP_CHOICES
+
+
 def _positive_int(v: Any) -> bool:
     return _is_int(v) and v > 0
 
@@ -96,7 +103,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     **{f"data.{s}.pipeline": (lambda v: isinstance(v, list | tuple), "a list") for s in _SPLITS},
     **{f"train.{k}": (_positive_int, "a positive int") for k in _POSITIVE_TRAIN_INTS},
     "train.seed": (_is_int, "an int"),
-    "train.amp": (lambda v: type(v) is bool, "True or False"),
+    "train.amp": (is_amp_value, "False, True, 'fp16' or 'bf16'"),
     "train.deterministic": (lambda v: type(v) is bool, "True or False"),
     "train.sync_bn": (lambda v: type(v) is bool, "True or False"),
     "train.checkpoint_iters": (lambda v: v is None or _positive_int(v), "a positive int or None"),
