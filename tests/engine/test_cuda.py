@@ -1,10 +1,9 @@
-"""On CUDA (skipped without a GPU): every architecture trains in fp16 and bf16, CUDA checkpoints resume on
-the CPU, and the trainer benchmark runs against the bare loop on the device. The sync-free step itself is
-tested in test_sync_free_step.py."""
+"""On CUDA (skipped without a GPU): CUDA checkpoints resume on the CPU, and the trainer benchmark runs against
+the bare loop on the device. The sync-free step is tested in test_sync_free_step.py, fp16/bf16 training of
+every architecture in tests/models/test_architectures.py."""
 
 import argparse
 import json
-import math
 import re
 
 import pytest
@@ -12,43 +11,7 @@ import torch
 
 from segkit.benchmarks import trainer as trainer_bench
 from segkit.cli.train import main as train_main
-from segkit.config import load_config
 from segkit.engine.checkpoint import load_checkpoint
-from segkit.engine.trainer import Trainer
-
-TINY_MODELS = {
-    "Unet": {"encoder_name": "resnet18", "decoder_channels": (32, 16, 16, 8, 8)},
-    "EfficientUnet": {"encoder_name": "efficientnet-b0", "decoder_channels": (32, 16, 16, 8, 8)},
-    "UnetPlusPlus": {"encoder_name": "resnet18", "decoder_channels": (32, 16, 16, 8, 8)},
-    "FPN": {"encoder_name": "resnet18", "decoder_pyramid_channels": 32, "decoder_segmentation_channels": 32},
-    "DeepLabV3": {"encoder_name": "resnet18", "decoder_channels": 32},
-    "DeepLabV3Plus": {"encoder_name": "resnet18", "decoder_channels": 32},
-    "HRNetV2": {"backbone": "hrnet_w18"},
-    "HRNetOCR": {"backbone": "hrnet_w18", "ocr_mid_channels": 32, "ocr_key_channels": 16},
-}
-
-
-def test_every_registered_architecture_is_trained_here():
-    from segkit.registry import MODELS
-
-    assert set(MODELS.names()) == set(TINY_MODELS)
-
-
-@pytest.mark.cuda
-@pytest.mark.parametrize("amp", ["fp16", "bf16"])
-@pytest.mark.parametrize("name", list(TINY_MODELS))
-def test_every_architecture_trains_a_few_steps_with_finite_losses(tiny_config, tmp_path, name, amp):
-    model = {"_delete_": True, "type": name, "encoder_weights": None, **TINY_MODELS[name]}
-    cfg = load_config(tiny_config(epochs=1), [f"model={model!r}", f"train.amp={amp!r}", "data.batch_size=2"])
-    trainer = Trainer(cfg, tmp_path / "w", torch.device("cuda"), progress=False)
-    trainer.net.train()
-    losses = []
-    for batch in list(trainer.train_loader)[:3]:
-        trainer.run_step([batch])
-        losses.append(trainer.step_loss)
-        trainer.iter += 1
-    assert all(math.isfinite(loss) for loss in losses), losses
-    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
 
 
 @pytest.mark.cuda
