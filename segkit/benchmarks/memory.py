@@ -16,6 +16,7 @@ workers' growth from the first to the last batch stays under 10% of the parent's
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import json
 import multiprocessing
@@ -32,6 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from segkit.config import Config
+from segkit.config_schema import DEFAULTS
 from segkit.data.loader import build_dataloader, build_dataset
 from segkit.errors import SegkitError
 
@@ -77,12 +79,10 @@ def write_synthetic_coco(root: Path, images: int, objects: int, vertices: int, s
 
 
 def _config(root: Path, cache_dir: Path, args: argparse.Namespace) -> Config:
-    return Config({"data": {
-        "root": str(root), "img_dir": "images", "classes": None, "overlap": "area_desc", "crowd": "paint",
-        "on_bad_annotation": "error", "cache": True, "cache_dir": str(cache_dir), "ignore_index": 255,
-        "batch_size": args.batch_size, "val_batch_size": None, "num_workers": args.workers,
-        "train": {"ann": "train.json", "pipeline": [], "copy_paste": None},
-    }})
+    """The default config (no augmentation) on the synthetic set."""
+    cfg = Config(copy.deepcopy(DEFAULTS))
+    cfg.data.update(root=str(root), cache_dir=str(cache_dir), batch_size=args.batch_size, num_workers=args.workers)
+    return cfg
 
 
 def _warm_cache(cfg: Config) -> None:
