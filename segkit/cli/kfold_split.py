@@ -18,6 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="same seed, same folds (default: 0)")
     parser.add_argument("--group-by", metavar="KEY", help="'folder' (the directory part of file_name) or an image "
                         "field such as video_id; images sharing it stay in one fold")
+    parser.add_argument("--stratify", action=argparse.BooleanOptionalAction, default=True,
+                        help="balance each class's images over the folds (default); --no-stratify: random folds "
+                        "of equal size")
     parser.add_argument("--merge", metavar="VAL_ANN", help="also split these images and write train_all.json")
     add_debug_flag(parser)
     return parser
@@ -28,7 +31,7 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from segkit.data.kfold import kfold_split
 
-    table = kfold_split(args.ann, args.out, args.folds, args.seed, args.group_by, args.merge)
+    table = kfold_split(args.ann, args.out, args.folds, args.seed, args.group_by, args.merge, args.stratify)
     print(f"images of each class per validation fold (seed {args.seed}, grouped by {args.group_by or 'image'}):")
     print(table)
     written = "train_all.json, " if args.merge else ""

@@ -14,6 +14,8 @@ COMMANDS = {
     "kfold-split": "segkit.cli.kfold_split",
     "analyze-dataset": "segkit.cli.analyze_dataset",
     "browse-dataset": "segkit.cli.browse_dataset",
+    "compare-runs": "segkit.cli.compare_runs",
+    "config-docs": "segkit.cli.config_docs",
 }
 
 

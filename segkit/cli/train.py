@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from segkit.cli.common import add_config_args, add_debug_flag, guarded, load_cli_config
-from segkit.engine.work_dir import prepare_work_dir, resolve_work_dir
+from segkit.engine.work_dir import resolve_work_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,23 +26,15 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     cfg = load_cli_config(args)
     work_dir = resolve_work_dir(args.config, cfg.work_dir, args.work_dir)
-    cfg.work_dir = str(work_dir)
 
-    from segkit.engine.dist import barrier, init_distributed, resolve_device, shutdown  # heavy imports late
-    from segkit.engine.trainer import Trainer
+    from segkit.engine.dist import init_distributed, resolve_device, shutdown  # heavy imports late
+    from segkit.engine.launch import train_run
 
     dist_info, dist_device = init_distributed(cfg.train.device)
     try:
         device = dist_device or resolve_device(cfg.train.device)
-        checkpoint = prepare_work_dir(work_dir, args.resume, args.overwrite, delete=dist_info.is_main)
-        if dist_info.is_main:
-            work_dir.mkdir(parents=True, exist_ok=True)
-            cfg.dump(work_dir / "config.py")
-        barrier()
-        trainer = Trainer(cfg, work_dir, device, progress=not args.no_progress, dist=dist_info)
-        if checkpoint is not None:
-            trainer.resume(checkpoint)
-        trainer.train()
+        train_run(cfg, work_dir, device, resume=args.resume, overwrite=args.overwrite,
+                  progress=not args.no_progress, dist=dist_info)
     finally:
         shutdown()
     return 0

@@ -76,8 +76,12 @@ def group_keys(images: Sequence[dict[str, Any]], group_by: str | None, where: st
     return keys
 
 
-def assign_folds(coco: dict[str, Any], folds: int, seed: int = 0, group_by: str | None = None) -> list[int]:
-    """The validation fold (0..folds-1) of every image, in ``coco["images"]`` order."""
+def assign_folds(coco: dict[str, Any], folds: int, seed: int = 0, group_by: str | None = None,
+                 stratify: bool = True) -> list[int]:
+    """The validation fold (0..folds-1) of every image, in ``coco["images"]`` order.
+
+    ``stratify=False`` deals the (shuffled) images or groups out by size alone, ignoring their classes.
+    """
     images = coco["images"]
     classes_of: dict[int, set[int]] = defaultdict(set)
     for ann in coco["annotations"]:
@@ -97,11 +101,27 @@ def assign_folds(coco: dict[str, Any], folds: int, seed: int = 0, group_by: str 
         labels[unit].update(classes_of.get(img["id"], ()))
         sizes[unit] += 1
     rng = np.random.default_rng(seed)
-    fold_of_unit = stratify(labels, folds, rng) if group_by is None else balance_groups(labels, sizes, folds, rng)
+    if not stratify:
+        fold_of_unit = deal_by_size(sizes, folds, rng)
+    elif group_by is None:
+        fold_of_unit = stratified_folds(labels, folds, rng)
+    else:
+        fold_of_unit = balance_groups(labels, sizes, folds, rng)
     return [fold_of_unit[unit] for unit in units]
 
 
-def stratify(labels: Sequence[Counter], folds: int, rng: np.random.Generator) -> list[int]:
+def deal_by_size(sizes: Sequence[int], folds: int, rng: np.random.Generator) -> list[int]:
+    """Units in random order, each into the fold with the fewest images so far (plain random k-fold)."""
+    filled = np.zeros(folds)
+    fold_of = [-1] * len(sizes)
+    for unit in rng.permutation(len(sizes)):
+        fold = _pick(rng, -filled)
+        fold_of[unit] = fold
+        filled[fold] += sizes[unit]
+    return fold_of
+
+
+def stratified_folds(labels: Sequence[Counter], folds: int, rng: np.random.Generator) -> list[int]:
     """Iterative stratification of single images (``labels[i]``: the classes of image ``i``) into folds."""
     order = rng.permutation(len(labels))  # random tie-break rank of each image
     totals: Counter = Counter()
@@ -246,7 +266,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def kfold_split(ann: str | Path, out: str | Path, folds: int = 5, seed: int = 0, group_by: str | None = None,
-                merge_with: str | Path | None = None) -> str:
+                merge_with: str | Path | None = None, stratify: bool = True) -> str:
     """Write ``train_{k}.json``/``val_{k}.json`` (and ``train_all.json``) to ``out``; return the class table.
 
     With ``merge_with`` the folds are drawn from both files together, the same images as ``train_all.json``.
@@ -254,7 +274,7 @@ def kfold_split(ann: str | Path, out: str | Path, folds: int = 5, seed: int = 0,
     coco = read_coco(ann)
     if merge_with is not None:
         coco = merge(coco, read_coco(merge_with), (str(ann), str(merge_with)))
-    fold_of = assign_folds(coco, folds, seed, group_by)
+    fold_of = assign_folds(coco, folds, seed, group_by, stratify)
     out = output_dir(out)
     for k in range(folds):
         val_ids = {img["id"] for img, f in zip(coco["images"], fold_of) if f == k}
@@ -265,6 +285,6 @@ def kfold_split(ann: str | Path, out: str | Path, folds: int = 5, seed: int = 0,
     table = class_table(coco, fold_of, folds)
     (out / "kfold_report.md").write_text(
         f"# {folds}-fold split of {ann}{f' + {merge_with}' if merge_with else ''}\n\nseed {seed}, "
-        f"grouped by {group_by or 'image'}; images of each class per validation fold:\n\n{table}\n",
+        f"grouped by {group_by or 'image'}{'' if stratify else ', not stratified'}; images of each class per validation fold:\n\n{table}\n",
         encoding="utf-8")
     return table

@@ -27,6 +27,7 @@ from segkit.engine.hooks import CheckpointHook, EarlyStoppingHook, EMAHook, Hook
 from segkit.engine.objective import Objective
 from segkit.engine.optim import build_optimizer
 from segkit.engine.precision import amp_dtype, autocast, grad_scaler
+from segkit.engine.provenance import config_hash, git_state, parameter_counts, versions
 from segkit.engine.run_log import setup_run_logger
 from segkit.engine.validation import ValidationHook, run_validation
 from segkit.engine.work_dir import append_metrics, copy_skip_reports, keep_metrics_lines, write_summary
@@ -116,13 +117,15 @@ class Trainer:
         self._step_loss: float | None = math.nan
         self.step_images = 0  # images in the last step, over all ranks
         self.step_seconds = (0.0, 0.0)  # the last step's (data wait, step) host seconds
-        self.train_images, self.train_step_seconds = 0, 0.0  # this process's run so far: images/s in summary.json
-        self.best: dict[str, Any] = {"mIoU": -math.inf, "epoch": None, "iter": None}
+        self.train_images, self.train_step_seconds = 0, 0.0  # the run so far (resumes included): images/s
+        self.best: dict[str, Any] = {"mIoU": -math.inf, "epoch": None, "iter": None, "IoU": None}
         self.is_best = False
         self.last_metrics: dict | None = None
         self.stop_requested = False
         self.schedule_frozen = False
         self.metrics_lines = 0  # lines of metrics.jsonl this run stands behind (a resume truncates to it)
+        self.seconds_before = 0.0  # training time of the run before this process (resumed runs)
+        self.clock_start: float | None = None  # perf_counter() when this process started training
         self.hooks = self._build_hooks()
 
     def _build_hooks(self) -> list[Hook]:
@@ -216,7 +219,7 @@ class Trainer:
 
     def train(self) -> dict[str, Any]:
         """Run the remaining epochs and return the summary also written to ``summary.json``."""
-        started = time.perf_counter()
+        self.clock_start = time.perf_counter()
         self.net.train()
         if self.is_main:  # purge_step drops TensorBoard events a killed run wrote after its last checkpoint
             self.writer = SummaryWriter(str(self.work_dir / "tb"), purge_step=self.iter or None)
@@ -242,7 +245,7 @@ class Trainer:
             self.epoch_step = 0
             self._call("after_epoch")
         self._call("after_train")
-        summary = self._write_summary(time.perf_counter() - started) if self.is_main else {}
+        summary = self._write_summary() if self.is_main else {}
         if self.writer is not None:
             self.writer.close()
         return summary
@@ -288,6 +291,9 @@ class Trainer:
             "schedule_frozen": self.schedule_frozen,
             "stop_requested": self.stop_requested,
             "metrics_lines": self.metrics_lines,
+            "train_seconds": self.train_seconds(),
+            "train_images": self.train_images,
+            "train_step_seconds": self.train_step_seconds,
             "world_size": self.dist.world_size,
             "hooks": {type(h).__name__: s for h in self.hooks if (s := h.state_dict()) is not None},
             "classes": list(self.classes),
@@ -314,6 +320,8 @@ class Trainer:
         self.epoch, self.epoch_step, self.iter = state["epoch"], state["epoch_step"], state["iter"]
         self.best, self.schedule_frozen = state["best"], state["schedule_frozen"]
         self.stop_requested, self.metrics_lines = state["stop_requested"], state["metrics_lines"]
+        self.seconds_before = state.get("train_seconds", 0.0)
+        self.train_images, self.train_step_seconds = state.get("train_images", 0), state.get("train_step_seconds", 0.0)
         for hook in self.hooks:
             if type(hook).__name__ in state["hooks"]:
                 hook.load_state_dict(state["hooks"][type(hook).__name__])
@@ -338,19 +346,31 @@ class Trainer:
             raise SegkitError(f"{path}: the run used {state['world_size']} process(es), now {self.dist.world_size}; "
                               "resume with the same number (the data shards and batch positions depend on it)")
 
-    def _write_summary(self, seconds: float) -> dict[str, Any]:
+    def train_seconds(self) -> float:
+        """Wall time spent training this run so far, over all the processes that resumed it."""
+        running = time.perf_counter() - self.clock_start if self.clock_start is not None else 0.0
+        return self.seconds_before + running
+
+    def _write_summary(self) -> dict[str, Any]:
+        """summary.json: the best result, and what a comparison of runs needs (see tools/compare_runs.py)."""
+        config = self.cfg.to_dict()
         summary = {
             "best_mIoU": self.best["mIoU"] if math.isfinite(self.best["mIoU"]) else None,
             "best_epoch": self.best["epoch"],
             "best_iter": self.best["iter"],
+            "best_IoU": self.best.get("IoU"),
             "last_metrics": self.last_metrics,
             "epochs": self.epoch,
             "iters": self.iter,
             "stopped_early": self.stop_requested,
-            "train_seconds": round(seconds, 1),
+            "train_seconds": round(self.train_seconds(), 1),
             "images_per_s": round(self.train_images / self.train_step_seconds, 2) if self.train_step_seconds else None,
             "classes": self.classes,
             "best_checkpoint": str(self.checkpoint_dir / "best.pth"),
+            "config_hash": config_hash(config),
+            **parameter_counts(self.model),
+            "versions": versions(),
+            "git": git_state(),
         }
         write_summary(self.work_dir, summary)
         self.logger.info("done: best mIoU %s at epoch %s; outputs in %s", summary["best_mIoU"], summary["best_epoch"],

@@ -97,7 +97,7 @@ class ValidationHook(Hook):
                             format_table(metrics))
         miou = metrics["mIoU"] if metrics["mIoU"] is not None else -math.inf
         if miou > trainer.best["mIoU"]:
-            trainer.best = {"mIoU": miou, "epoch": trainer.epoch, "iter": trainer.iter}
+            trainer.best = {"mIoU": miou, "epoch": trainer.epoch, "iter": trainer.iter, "IoU": metrics["IoU"]}
             trainer.is_best = True
         trainer.last_metrics = metrics
         if trainer.writer is not None:

@@ -81,6 +81,19 @@ def test_groups_stay_together_and_folds_stay_balanced():
     assert sorted(Counter(folds).values()) == [20, 20, 20, 20]  # 16 groups of 5 -> 4 per fold
 
 
+def test_unstratified_folds_are_random_equal_sized_and_keep_groups():
+    coco = make_coco(num_images=82, folders=82)
+    folds = assign_folds(coco, 4, seed=1, stratify=False)
+    assert sorted(Counter(folds).values()) == [20, 20, 21, 21]
+    assert folds != assign_folds(coco, 4, seed=2, stratify=False)
+    assert folds != assign_folds(coco, 4, seed=1)  # not the stratified assignment
+    grouped = assign_folds(make_coco(num_images=80, folders=16), 4, seed=0, group_by="folder", stratify=False)
+    by_folder: dict[int, set[int]] = {}
+    for i, f in enumerate(grouped):
+        by_folder.setdefault(i % 16, set()).add(f)
+    assert all(len(f) == 1 for f in by_folder.values()) and sorted(Counter(grouped).values()) == [20] * 4
+
+
 def test_same_seed_same_folds_other_seed_other_folds(tmp_path):
     ann = write(tmp_path / "train.json", make_coco())
     for name in ("a", "b"):

@@ -1,0 +1,60 @@
+"""``segkit compare-runs RUN [RUN ...]``: one table of runs — the config keys that differ between them, best
+mIoU and per-class IoU at the best validation — with deltas against a baseline and a PNG of curves."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from segkit.cli.common import add_debug_flag, guarded
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="segkit compare-runs", description=__doc__)
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="run folders (work_dirs/<run>), folders of runs (work_dirs, a k-fold parent) or globs")
+    parser.add_argument("--sort", metavar="COLUMN", help="sort by a column: mIoU, a class name or a config key "
+                        "(metrics best first)")
+    parser.add_argument("--format", default="md", choices=["md", "csv", "html"], help="table format (default: md)")
+    parser.add_argument("--baseline", metavar="RUN", help="show the other runs' metrics as differences from this "
+                        "run (a folder or a run name from the table; added to the table if not listed)")
+    parser.add_argument("--plot", metavar="PNG", help="write val mIoU curves and a per-class IoU heat map here")
+    parser.add_argument("--out", metavar="FILE", help="also write the table to FILE")
+    add_debug_flag(parser)
+    return parser
+
+
+@guarded
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    from segkit.experiments.compare import compare, render
+    from segkit.experiments.runs import find_runs
+
+    patterns = list(args.runs)
+    baseline_dir = Path(args.baseline) if args.baseline and Path(args.baseline).is_dir() else None
+    if baseline_dir is not None and all(Path(p).resolve() != baseline_dir.resolve() for p in patterns):
+        patterns.insert(0, args.baseline)
+    runs = find_runs(patterns)
+    baseline = args.baseline
+    if baseline_dir is not None:
+        baseline = next((r.name for r in runs if r.path.resolve() == baseline_dir.resolve()), baseline)
+    comparison = compare(runs, baseline=baseline, sort=args.sort)
+    table = render(comparison, args.format)
+    sys.stdout.write(table)
+    if args.format == "csv":
+        for note in comparison.notes:
+            print(f"note: {note}", file=sys.stderr)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(table, encoding="utf-8")
+    if args.plot:
+        from segkit.visualization.run_plots import save_comparison_plot
+
+        print(f"plot written to {save_comparison_plot(runs, comparison, args.plot)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
