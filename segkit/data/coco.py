@@ -97,8 +97,9 @@ class CocoSegDataset(Dataset):
             if not isinstance(coco.get(name), list):
                 raise SegkitError(f"{self.ann_file}: missing or non-list {name!r}; expected a COCO json")
         try:
-            self.classes, self.cat_to_index = class_index_map(coco["categories"], classes, where=key["classes"],
-                                                              ignore_index=ignore_index, ignore_key=key["ignore_index"])
+            self.classes, self.cat_to_index = class_index_map(
+                coco["categories"], classes, where=key["classes"], ignore_index=self.ignore_index,
+                ignore_key=key["ignore_index"])
         except SegkitError as err:
             raise SegkitError(f"{self.ann_file}: {err}") from err
         self.num_classes = len(self.classes)
