@@ -37,12 +37,14 @@ HELP: dict[str, str] = {
     "data.num_workers": "DataLoader worker processes",
     "data.mean": "normalisation mean, 0-255 RGB, applied on the device",
     "data.std": "normalisation std, 0-255 RGB",
-    "data.ignore_index": "mask value excluded from loss and metrics",
+    "data.ignore_index": "mask value excluded from loss and metrics: ignored categories and crowds, and the "
+                         "borders geometric transforms create (their `fill_mask`); an int in 0..255 above every "
+                         "class index ([data.md](data.md#the-ignore-index))",
     "data.classes": "`None` = categories by id; a list of category names (class order) or a `{category id or "
                     "name: index}` map (merge, drop = 0, ignore = `ignore_index`); see [data.md](data.md)",
     "data.overlap": "paint order where annotations overlap: `area_desc`, `max_class`, `poly_len_asc`, "
                     "`annotation_order`",
-    "data.crowd": "`iscrowd` regions painted like objects (`\"paint\"`), or `\"ignore\"`",
+    "data.crowd": "`iscrowd` regions painted like objects (`\"paint\"`), or `\"ignore\"` (`ignore_index`)",
     "data.on_bad_annotation": "`\"skip\"` leaves bad records out and writes `skipped_<split>.json` into the work dir",
     "data.cache": "cache rasterised masks on disk",
     "data.cache_dir": "mask cache folder; `None` = `$XDG_CACHE_HOME/segkit/masks`",
@@ -74,9 +76,10 @@ HELP: dict[str, str] = {
     "train.epochs": "epochs to train",
     "train.val_interval": "validate every N epochs (and after the last)",
     "train.seed": "seeds Python, NumPy, torch, the shuffling and the augmentations (per epoch)",
-    "train.amp": "mixed precision: fp16 + GradScaler on CUDA, bf16 on CPU",
+    "train.amp": "mixed precision: `True` (fp16 + GradScaler on CUDA, bf16 on CPU), `\"fp16\"` (CUDA only), "
+                 "`\"bf16\"` ([training.md](training.md#precision-accumulation-clipping))",
     "train.accumulate": "micro-batches per optimizer step, exactly equal to one big batch for pixel losses",
-    "train.log_interval": "iterations between loss/LR log lines and TensorBoard points",
+    "train.log_interval": "iterations between loss/LR/data- and step-time log lines and TensorBoard points",
     "train.device": "`auto` (CUDA when present), `cpu`, `cuda`, `cuda:1` (`--device` wins)",
     "train.deterministic": "deterministic kernels, no cudnn autotuning",
     "train.grad_clip": "max gradient norm",

@@ -26,10 +26,10 @@ DEFAULTS: dict[str, Any] = dict(
         num_workers=2,
         mean=(123.675, 116.28, 103.53),  # 0-255 scale, RGB
         std=(58.395, 57.12, 57.375),
-        ignore_index=255,
+        ignore_index=255,  # mask value excluded from loss and metrics (crowd/ignored classes, transform borders)
         classes=None,  # None = categories sorted by id; or a list of category names / a {category: index} map
         overlap="area_desc",  # paint order where annotations overlap
-        crowd="paint",  # iscrowd regions: "paint" like any object or "ignore" (255)
+        crowd="paint",  # iscrowd regions: "paint" like any object or "ignore" (ignore_index)
         on_bad_annotation="error",  # or "skip" (with a report of what was skipped)
         cache=True,  # rasterised masks cached on disk
         cache_dir=None,  # None = a folder chosen by segkit.data
@@ -55,7 +55,7 @@ DEFAULTS: dict[str, Any] = dict(
         epochs=10,
         val_interval=1,
         seed=42,
-        amp=False,
+        amp=False,  # True (fp16 + GradScaler on CUDA, bf16 on the CPU), "fp16" (CUDA only) or "bf16"
         accumulate=1,
         log_interval=10,
         device="auto",
@@ -82,6 +82,13 @@ def _is_int(v: Any) -> bool:
     return type(v) is int
 
 
+AMP_CHOICES = (False, True, "fp16", "bf16")  # train.amp; segkit.engine.precision says what each means
+
+
+def is_amp_value(v: Any) -> bool:
+    return type(v) in (bool, str) and v in AMP_CHOICES
+
+
 def _positive_int(v: Any) -> bool:
     return _is_int(v) and v > 0
 
@@ -99,10 +106,11 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     **{f"test.{k}": (lambda v: v is None or _positive_int(v), "a positive int or None") for k in ("crop", "stride")},
     "data.val_batch_size": (lambda v: v is None or _positive_int(v), "a positive int or None"),
     "data.num_workers": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
+    "data.ignore_index": (lambda v: _is_int(v) and 0 <= v <= 255, "an int in 0..255 (masks are uint8)"),
     **{f"data.{s}.pipeline": (lambda v: isinstance(v, list | tuple), "a list") for s in _SPLITS},
     **{f"train.{k}": (_positive_int, "a positive int") for k in _POSITIVE_TRAIN_INTS},
     "train.seed": (_is_int, "an int"),
-    "train.amp": (lambda v: type(v) is bool, "True or False"),
+    "train.amp": (is_amp_value, "False, True, 'fp16' or 'bf16'"),
     "train.deterministic": (lambda v: type(v) is bool, "True or False"),
     "train.sync_bn": (lambda v: type(v) is bool, "True or False"),
     "train.checkpoint_iters": (lambda v: v is None or _positive_int(v), "a positive int or None"),

@@ -202,7 +202,7 @@ def test_bad_override_key_names_the_file_set_item_and_hint(tmp_path):
 
 def test_bad_override_value_names_key_and_value(tmp_path):
     message = load_error(write(tmp_path / "c.py", ""), ("train.amp=yes",))
-    assert "--set train.amp=yes" in message and "train.amp must be True or False, got 'yes'" in message
+    assert "--set train.amp=yes" in message and "train.amp must be False, True, 'fp16' or 'bf16', got 'yes'" in message
 
 
 # --- the Config object ----------------------------------------------------------------------------------

@@ -101,9 +101,9 @@ class FloorDataset(Dataset):
     def __init__(self, ref: CocoSegDataset, pipeline: list[dict] | None) -> None:
         assert ref.cache is not None
         self.items = []
-        for info in ref.images:
-            key = mask_key(ref.anns_by_image.get(info["id"], []), info["height"], info["width"], ref.cat_to_index,
-                           ref.overlap, ref.crowd)
+        for i, info in enumerate(ref.images):
+            key = mask_key(ref.annotations(i), info["height"], info["width"], ref.cat_to_index, ref.overlap, ref.crowd,
+                           ref.ignore_index)
             self.items.append((ref.img_root / info["file_name"], ref.cache.path(key), info["height"], info["width"]))
         self.pipeline = build_pipeline(pipeline)
 
@@ -172,7 +172,7 @@ def measure_set(name: str, root: Path, ann: str, img_dir: str, args: argparse.Na
     wall, cpu = _epochs(loaders, args.repeats)
     sizes = sorted({(info["width"], info["height"]) for info in warm.images[:count]})
     shown_sizes = ", ".join(f"{w}x{h}" for w, h in sizes[:3]) + (" ..." if len(sizes) > 3 else "")
-    objects = np.mean([len(warm.anns_by_image.get(info["id"], [])) for info in warm.images[:count]])
+    objects = np.mean([len(warm.annotations(i)) for i in range(count)])
     lines = [
         f"### {name}: {count} images ({shown_sizes}), {objects:.1f} objects per image",
         "",

@@ -62,7 +62,12 @@ def run(args: argparse.Namespace) -> int:
                 net.load_state_dict(start)
                 opt.state.clear()
 
-        candidates = {"bare PyTorch loop": bare_step, "segkit Trainer.run_step": lambda: trainer.run_step([batch])}
+        def segkit_step() -> None:
+            """What the training loop does per step: run_step, then the loss read-back and NaN check."""
+            trainer.run_step([batch])
+            trainer.read_step_loss()
+
+        candidates = {"bare PyTorch loop": bare_step, "segkit Trainer.run_step": segkit_step}
         results = interleaved(candidates, repeats=args.repeats, warmup=2, setup=same_start)
     ratio = results["segkit Trainer.run_step"].median / results["bare PyTorch loop"].median
     print(f"Trainer step, Unet {args.encoder}, batch {args.batch}x3x{args.size}x{args.size}, {args.device}, "

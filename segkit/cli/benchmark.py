@@ -12,6 +12,7 @@ BENCHMARKS = {
     "data": "segkit.benchmarks.data",
     "eval": "segkit.benchmarks.eval",
     "loss": "segkit.benchmarks.loss",
+    "memory": "segkit.benchmarks.memory",
     "models": "segkit.benchmarks.models",
     "tta": "segkit.benchmarks.tta",
     "trainer": "segkit.benchmarks.trainer",

@@ -4,8 +4,10 @@ Everything that can be checked without decoding pixels is checked at constructio
 structure, file existence and header sizes, category and image ids, every segmentation), so a broken
 dataset fails before training starts rather than in a worker process hours in; with
 ``on_bad_annotation="skip"`` bad records are left out instead and listed in ``dataset.skipped``.
-Masks are rasterised once and then read from the mask cache (``segkit.data.mask_cache``). Images stay
-uint8 all the way to the device: the trainer converts and normalises there, which keeps worker memory
+Masks are rasterised once and then read from the mask cache (``segkit.data.mask_cache``), under keys
+hashed once here in the parent process. Image records and annotations are kept pickled in NumPy buffers
+(``segkit.data.serialized``), so DataLoader workers read them without copying the parent's memory. Images
+stay uint8 all the way to the device: the trainer converts and normalises there, which keeps worker memory
 and host-to-device copies four times smaller.
 """
 
@@ -24,12 +26,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from segkit.data.classes import class_index_map
+from segkit.data.classes import IGNORE_INDEX, check_ignore_index, class_index_map
+from segkit.data.coco_checks import ON_BAD, check_coco
 from segkit.data.json_file import read_json_object
 from segkit.data.mask_cache import MaskCache, default_cache_dir, mask_key
 from segkit.data.masks import CROWD_MODES, OVERLAP_POLICIES, rasterize
+from segkit.data.serialized import RecordsById, SerializedList
 from segkit.data.transforms import build_pipeline
-from segkit.data.coco_checks import ON_BAD, check_coco
 from segkit.errors import SegkitError
 
 _log = logging.getLogger("segkit.data")
@@ -38,8 +41,8 @@ _log = logging.getLogger("segkit.data")
 class CocoSegDataset(Dataset):
     """Semantic-segmentation samples from a COCO json.
 
-    ``classes``, ``overlap``, ``crowd``, ``on_bad_annotation``, ``cache`` and ``cache_dir`` are the
-    ``data.*`` config keys of the same names (see docs/data.md). ``report`` is where a skip report goes;
+    ``classes``, ``overlap``, ``crowd``, ``ignore_index``, ``on_bad_annotation``, ``cache`` and ``cache_dir``
+    are the ``data.*`` config keys of the same names (see docs/data.md). ``report`` is where a skip report goes;
     by default it is written next to the mask cache, and its path is ``dataset.skip_report``.
     """
 
@@ -54,6 +57,7 @@ class CocoSegDataset(Dataset):
         classes: Any = None,
         overlap: str = "area_desc",
         crowd: str = "paint",
+        ignore_index: int = IGNORE_INDEX,
         on_bad_annotation: str = "error",
         cache: bool = True,
         cache_dir: str | Path | None = None,
@@ -61,7 +65,9 @@ class CocoSegDataset(Dataset):
     ) -> None:
         section = where.rpartition(".")[0]
         key = {k: f"{section}.{k}" if section else k for k in (
-            "root", "img_dir", "classes", "overlap", "crowd", "on_bad_annotation", "cache", "cache_dir")}
+            "root", "img_dir", "classes", "overlap", "crowd", "ignore_index", "on_bad_annotation", "cache",
+            "cache_dir")}
+        self.ignore_index = check_ignore_index(ignore_index, key["ignore_index"])
         _check_choice(overlap, OVERLAP_POLICIES, key["overlap"])
         _check_choice(crowd, CROWD_MODES, key["crowd"])
         _check_choice(on_bad_annotation, ON_BAD, key["on_bad_annotation"])
@@ -91,19 +97,28 @@ class CocoSegDataset(Dataset):
             if not isinstance(coco.get(name), list):
                 raise SegkitError(f"{self.ann_file}: missing or non-list {name!r}; expected a COCO json")
         try:
-            self.classes, self.cat_to_index = class_index_map(coco["categories"], classes, where=key["classes"])
+            self.classes, self.cat_to_index = class_index_map(
+                coco["categories"], classes, where=key["classes"], ignore_index=self.ignore_index,
+                ignore_key=key["ignore_index"])
         except SegkitError as err:
             raise SegkitError(f"{self.ann_file}: {err}") from err
         self.num_classes = len(self.classes)
         checked = check_coco(coco, self.ann_file, self.img_root, self.cat_to_index, on_bad_annotation,
                              with_annotations=not test_mode, img_dir_key=key["img_dir"])
-        self.images, self.anns_by_image, self.skipped = checked.images, checked.anns_by_image, checked.skipped
-        self.pipeline = build_pipeline(pipeline, where=f"{where}.pipeline")
+        self.skipped = checked.skipped
+        self.pipeline = build_pipeline(pipeline, where=f"{where}.pipeline", ignore_index=self.ignore_index)
         cache_root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         self.cache = self._open_cache(cache_root, explicit=cache_dir is not None, where=key["cache_dir"]) \
             if cache and not test_mode else None
         self.skip_report = self._write_skip_report(report, cache_root) if self.skipped else None
-        self._keys: dict[int, str] = {}
+        anns = [checked.anns_by_image.get(info["id"], []) for info in checked.images]
+        # Keys hashed once here: workers inherit the array instead of hashing (and holding) their own.
+        self._mask_keys = None if self.cache is None else np.array(
+            [mask_key(a, info["height"], info["width"], self.cat_to_index, overlap, crowd, self.ignore_index)
+             for a, info in zip(anns, checked.images)], dtype="S32")
+        self.images = SerializedList(checked.images)  # images[i] is the json's image record (a fresh dict)
+        self._annotations = SerializedList(anns)
+        self.anns_by_image = RecordsById([info["id"] for info in checked.images], self._annotations)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -149,21 +164,26 @@ class CocoSegDataset(Dataset):
             out["mask"] = torch.from_numpy(np.ascontiguousarray(sample["mask"], dtype=np.uint8))
         return out
 
+    def annotations(self, i: int) -> list[dict[str, Any]]:
+        """The checked annotations of the ``i``-th image, in json order (fresh objects on every call)."""
+        return self._annotations[i]
+
     def mask(self, i: int) -> np.ndarray:
         """The image's class mask, from the cache when it holds one (without decoding the image)."""
         info = self.images[i]
         height, width = info["height"], info["width"]
-        anns = self.anns_by_image.get(info["id"], [])
-        if self.cache is None:
-            return rasterize(anns, height, width, self.cat_to_index, self.overlap, self.crowd)
-        key = self._keys.get(i)
-        if key is None:  # hashing the annotations costs ~30 us: once per image and process is enough
-            key = self._keys[i] = mask_key(anns, height, width, self.cat_to_index, self.overlap, self.crowd)
+        if self._mask_keys is None:
+            return self._rasterize(i, height, width)
+        key = self._mask_keys[i].decode("ascii")
         mask = self.cache.load(key, height, width)
         if mask is None:
-            mask = rasterize(anns, height, width, self.cat_to_index, self.overlap, self.crowd)
+            mask = self._rasterize(i, height, width)
             self.cache.save(key, mask)
         return mask
+
+    def _rasterize(self, i: int, height: int, width: int) -> np.ndarray:
+        return rasterize(self.annotations(i), height, width, self.cat_to_index, self.overlap, self.crowd,
+                         self.ignore_index)
 
     @staticmethod
     def _open_cache(root: Path, explicit: bool, where: str) -> MaskCache | None:

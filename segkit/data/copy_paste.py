@@ -3,7 +3,7 @@
 A rare class seen in a handful of photos is learned from a handful of contexts. Pasting its objects onto
 other training images (image pixels and mask labels together) shows it in many. The donor index is built
 once from the annotations' category ids, so construction decodes no mask; a donor's mask is rasterised
-only when it is used. What gets pasted is the donor mask's pixels of the class inside the chosen
+only when it is used, and its annotation is read again then (the index holds positions, not objects). What gets pasted is the donor mask's pixels of the class inside the chosen
 annotation's box and (for polygons) its outline grown by one pixel: the mask, not the polygon, so an
 object partly hidden under another keeps only its visible part, and the outline, so another object of
 the same class reaching into the box stays behind.
@@ -49,11 +49,11 @@ class CopyPaste(Dataset):
         self.class_ids = [_class_index(name, dataset.classes, f"{where}.classes") for name in classes]
         self.donors = _donor_index(dataset, self.class_ids)
         source = getattr(dataset, "ann_file", "the training set")
-        if not any(self.donors.values()):
+        if not any(len(rows) for rows in self.donors.values()):
             raise SegkitError(f"{where}.classes: none of {list(classes)} has an object in {source}; choose "
                               "classes that occur")
         for name, class_id in zip(classes, self.class_ids):
-            if not self.donors[class_id]:
+            if not len(self.donors[class_id]):
                 _log.warning("%s.classes: %r has no object in %s; it is never pasted", where, name, source)
 
     def __len__(self) -> int:
@@ -75,13 +75,14 @@ class CopyPaste(Dataset):
 
     def _paste_one(self, image: np.ndarray, mask: np.ndarray, i: int, rng: np.random.Generator) -> None:
         """Paste one object of a configured class from another image into ``image``/``mask`` in place."""
-        usable = [c for c in self.class_ids if any(pos != i for pos, _ in self.donors[c])]
+        usable = [c for c in self.class_ids if (self.donors[c][:, 0] != i).any()]
         if not usable:
             return
         class_id = usable[int(rng.integers(len(usable)))]
-        choices = [d for d in self.donors[class_id] if d[0] != i]
-        donor_pos, ann = choices[int(rng.integers(len(choices)))]
-        donor_image, donor_mask, _ = self.dataset.load_raw(donor_pos)
+        choices = self.donors[class_id][self.donors[class_id][:, 0] != i]
+        donor_pos, k = (int(v) for v in choices[int(rng.integers(len(choices)))])
+        donor_image, donor_mask, info = self.dataset.load_raw(donor_pos)
+        ann = self.dataset.anns_by_image[info["id"]][k]
         cut = _crop_object(donor_image, donor_mask, class_id, ann)
         if cut is None:  # hidden entirely under other objects
             return
@@ -124,16 +125,17 @@ def _class_index(name: str, classes: list[str], where: str) -> int:
     return classes.index(name)
 
 
-def _donor_index(dataset: Any, class_ids: list[int]) -> dict[int, list[tuple[int, dict]]]:
-    """Per class: ``(image position, annotation)`` of every non-crowd annotation of that class."""
-    donors: dict[int, list[tuple[int, dict]]] = {c: [] for c in class_ids}
+def _donor_index(dataset: Any, class_ids: list[int]) -> dict[int, np.ndarray]:
+    """Per class: ``(image position, annotation position in that image)`` rows of every non-crowd annotation of
+    that class, as int64 arrays (no Python objects for DataLoader workers to copy, see ``segkit.data.serialized``)."""
+    donors: dict[int, list[tuple[int, int]]] = {c: [] for c in class_ids}
     wanted = {cat: idx for cat, idx in dataset.cat_to_index.items() if idx in donors}
     for pos, info in enumerate(dataset.images):
-        for ann in dataset.anns_by_image.get(info["id"], []):
+        for k, ann in enumerate(dataset.anns_by_image.get(info["id"], [])):
             index = wanted.get(ann.get("category_id"))
             if index is not None and not ann.get("iscrowd"):
-                donors[index].append((pos, ann))
-    return donors
+                donors[index].append((pos, k))
+    return {c: np.array(rows, dtype=np.int64).reshape(-1, 2) for c, rows in donors.items()}
 
 
 def _box(ann: dict, height: int, width: int) -> tuple[int, int, int, int]:

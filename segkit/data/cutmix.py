@@ -1,6 +1,8 @@
 """CutMix for segmentation: one box of a shuffled partner's image *and* mask pasted into every sample.
 
-Runs on the device batch (after normalisation), so it costs one indexed copy and no worker traffic. Unlike
+Runs on the device batch (after normalisation), so it costs two copies and no worker traffic. The random
+choices are drawn on the host (``draw``, from a CPU generator) and applied with device ops only (``apply``):
+the partners' boxes are gathered as views, so no index tensor is copied to the device. Unlike
 classification CutMix, no label mixing weight is needed: every pixel keeps its own label, the pasted box's
 pixels carry the partner's labels. As in the paper's reference code, one box is drawn per batch; its area
 fraction is ``1 - lam`` with ``lam ~ Beta(alpha, alpha)`` and its centre uniform over the image (the box is
@@ -40,16 +42,26 @@ class CutMix:
         if images.dim() != 4 or masks.shape != (images.shape[0], *images.shape[2:]):
             raise ValueError(f"CutMix needs images (B, C, H, W) and masks (B, H, W), got {tuple(images.shape)} "
                              f"and {tuple(masks.shape)}")
-        batch, height, width = masks.shape
+        plan = self.draw(*masks.shape, generator)
+        return (images, masks) if plan is None else self.apply(images, masks, *plan)
+
+    def draw(self, batch: int, height: int, width: int,
+             generator: torch.Generator) -> tuple[list[int], tuple[int, int, int, int]] | None:
+        """``(partner of each sample, box)``, or None when this batch is left alone; host-side only."""
         if batch < 2 or float(torch.rand((), generator=generator)) >= self.p:
-            return images, masks
-        partner = torch.randperm(batch, generator=generator)
-        y0, y1, x0, x1 = self.sample_box(height, width, generator)
-        partner = partner.to(images.device)
-        images, masks = images.clone(), masks.clone()
-        images[:, :, y0:y1, x0:x1] = images[partner, :, y0:y1, x0:x1]
-        masks[:, y0:y1, x0:x1] = masks[partner, y0:y1, x0:x1]
-        return images, masks
+            return None
+        partner = torch.randperm(batch, generator=generator).tolist()
+        return partner, self.sample_box(height, width, generator)
+
+    @staticmethod
+    def apply(images: torch.Tensor, masks: torch.Tensor, partner: list[int],
+              box: tuple[int, int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Paste ``box`` of sample ``partner[b]`` into sample ``b``: new tensors, device ops only."""
+        y0, y1, x0, x1 = box
+        mixed_images, mixed_masks = images.clone(), masks.clone()
+        mixed_images[:, :, y0:y1, x0:x1] = torch.stack([images[k, :, y0:y1, x0:x1] for k in partner])
+        mixed_masks[:, y0:y1, x0:x1] = torch.stack([masks[k, y0:y1, x0:x1] for k in partner])
+        return mixed_images, mixed_masks
 
     def sample_box(self, height: int, width: int, generator: torch.Generator) -> tuple[int, int, int, int]:
         """``(y0, y1, x0, x1)`` of a box covering about ``1 - lam`` of the image, ``lam ~ Beta(alpha, alpha)``."""

@@ -23,7 +23,8 @@ def build_dataset(cfg: Any, split: str) -> CocoSegDataset | CopyPaste:
     data, section = cfg.data, cfg.data[split]
     dataset = CocoSegDataset(root=data.root, ann=section.ann, img_dir=data.img_dir, pipeline=section.pipeline or None,
                              test_mode=split == "test", where=f"data.{split}", classes=data.classes,
-                             overlap=data.overlap, crowd=data.crowd, on_bad_annotation=data.on_bad_annotation,
+                             overlap=data.overlap, crowd=data.crowd, ignore_index=data.ignore_index,
+                             on_bad_annotation=data.on_bad_annotation,
                              cache=data.cache, cache_dir=data.cache_dir)
     return wrap_copy_paste(dataset, section.copy_paste) if split == "train" else dataset
 
@@ -50,8 +51,10 @@ def build_dataloader(cfg: Any, split: str, dataset: Dataset | None = None, seed:
                      device: torch.device | None = None, rank: int = 0, world_size: int = 1) -> DataLoader:
     """Training loaders shuffle per epoch (``loader.sampler.set_epoch``); evaluation loaders keep file order.
 
-    Every sample is seeded from (seed, epoch, index) by ``SeededSamples``, so workers can stay alive across
-    epochs (persistent) without making augmentation depend on which worker built which sample.
+    Every sample is seeded from (seed, epoch, index) by ``SeededSamples``, so training workers can stay alive
+    across epochs (persistent) without making augmentation depend on which worker built which sample.
+    Evaluation workers exit after each pass: validation runs every few epochs, and resident workers would hold
+    their memory for the whole run.
     """
     dataset = dataset if dataset is not None else build_dataset(cfg, split)
     training = split == "train"
@@ -65,7 +68,7 @@ def build_dataloader(cfg: Any, split: str, dataset: Dataset | None = None, seed:
         drop_last=training and len(sampler) > batch_size,  # a lone last image breaks BatchNorm statistics
         num_workers=workers,
         pin_memory=device is not None and device.type == "cuda",
-        persistent_workers=workers > 0,
+        persistent_workers=training and workers > 0,
         worker_init_fn=_init_worker if workers > 0 else None,
         collate_fn=collate(f"data.{split}"),
         # Its own generator: drawing worker base seeds must not consume the global RNG (dropout) state.

@@ -1,8 +1,8 @@
 """Rasterised class masks on disk, shared by DataLoader workers, DDP ranks and later runs.
 
 A mask is filed under a hash of everything it depends on: the image's annotations (category, crowd flag,
-segmentation, in json order), its size, the category -> index mapping, the overlap policy, the crowd mode
-and the file format version. Changing any of them changes the key, so a stale mask is never read; old
+segmentation, in json order), its size, the category -> index mapping, the overlap policy, the crowd mode,
+the ignore index and the file format version. Changing any of them changes the key, so a stale mask is never read; old
 files are simply no longer used (delete the folder whenever you like).
 
 Files are row-major run-length encodings (``.skm``: a 16-byte header, uint32 run lengths, uint8 values):
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from segkit.data.classes import IGNORE_INDEX
 from segkit.errors import SegkitError
 
 FORMAT_VERSION = 1
@@ -47,10 +48,11 @@ def mask_key(
     cat_to_index: dict[int, int],
     overlap: str,
     crowd: str,
+    ignore_index: int = IGNORE_INDEX,
 ) -> str:
     """The content hash a mask is filed under."""
     content = [
-        FORMAT_VERSION, height, width, overlap, crowd, sorted(cat_to_index.items()),
+        FORMAT_VERSION, height, width, overlap, crowd, ignore_index, sorted(cat_to_index.items()),
         [[ann.get("category_id"), ann.get("iscrowd", 0), ann.get("segmentation")] for ann in anns],
     ]
     text = json.dumps(content, separators=(",", ":"), default=str)

@@ -12,8 +12,9 @@ Where annotations overlap, ``data.overlap`` decides which class a pixel gets:
 - ``annotation_order``: json order, later annotations on top.
 
 Ties keep json order (the sorts are stable). Category indices come from ``segkit.data.classes``: 0 means
-the category is dropped (not painted), 255 is ignore and takes part in the policy like any class. With
-``crowd="ignore"``, ``iscrowd`` regions become 255 only where no other annotation lies (beneath every
+the category is dropped (not painted), the ignore index (``data.ignore_index``, 255 by default) takes part
+in the policy like any class. With ``crowd="ignore"``, ``iscrowd`` regions become the ignore index only where
+no other annotation lies (beneath every
 object, whatever the policy). Every region is decoded and painted only inside its bounding box
 (``segkit.data.rle``), with OpenCV's masked copies, so a small object costs little even in a large photo.
 """
@@ -113,6 +114,7 @@ def rasterize(
     cat_to_index: dict[int, int],
     overlap: str = "area_desc",
     crowd: str = "paint",
+    ignore_index: int = IGNORE_INDEX,
 ) -> np.ndarray:
     """Paint the annotations into a ``(height, width)`` uint8 class mask, 0 where nothing is annotated."""
     if overlap not in OVERLAP_POLICIES:
@@ -122,7 +124,7 @@ def rasterize(
     kept = [(ann, index) for ann in anns if (index := _class_index(ann, cat_to_index)) != 0]
     is_crowd = [crowd == "ignore" and bool(ann.get("iscrowd")) for ann, _ in kept]
     runs = annotation_runs([ann for ann, _ in kept], height, width)
-    values = [IGNORE_INDEX if crowd_region else index for (_, index), crowd_region in zip(kept, is_crowd)]
+    values = [ignore_index if crowd_region else index for (_, index), crowd_region in zip(kept, is_crowd)]
     objects, crowds = [], []
     for (ann, _), region_runs, box, crowd_region in zip(kept, runs, decode_boxes(runs, height, values), is_crowd):
         if box is None:
@@ -143,7 +145,7 @@ def rasterize(
             cv2.copyTo(region, region, box)
     for y0, x0, region in crowds:
         box = mask[y0 : y0 + region.shape[0], x0 : x0 + region.shape[1]]
-        cv2.copyTo(region, region & (box == 0), box)
+        cv2.copyTo(region, ((region != 0) & (box == 0)).view(np.uint8), box)
     return mask
 
 

@@ -73,7 +73,8 @@ class SeededSamples(Dataset):
         return len(self.dataset)
 
     def __getattr__(self, name: str) -> Any:  # classes, pipeline, ... of the wrapped dataset
-        if name == "dataset":
+        # Never dunders: the DataLoader would call a wrapped Subset's __getitems__ with (index, seed) pairs.
+        if name == "dataset" or name.startswith("__"):
             raise AttributeError(name)
         return getattr(self.dataset, name)
 

@@ -43,7 +43,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def evaluated_weights(state: dict[str, Any]) -> dict[str, Any]:
-    """The weights a run validated and chose best.pth by: the EMA average when the run kept one."""
+    """The weights a run validated and chose best.pth by: the EMA average when the run kept one.
+
+    Reads both EMA formats: the model's own state dict (``EMAHook`` now) and an ``AveragedModel``'s
+    (``module.``-prefixed keys and ``n_averaged``, older checkpoints).
+    """
     ema = state.get("hooks", {}).get("EMAHook")
     if ema is None:
         return state["model"]

@@ -6,11 +6,13 @@ A hook with state returns it from ``state_dict`` so a resumed run continues it e
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from segkit.engine.checkpoint import save_checkpoint
@@ -38,13 +40,19 @@ class Hook:
 
 
 class ProgressHook(Hook):
-    """A tqdm bar per epoch; every ``log_interval`` steps the mean loss and LR go to TensorBoard and train.log."""
+    """A tqdm bar per epoch (loss, LR, images/s); every ``log_interval`` steps the mean loss, the LR, the mean
+    data-wait and step seconds and the images/s of the interval go to TensorBoard and train.log.
+
+    ``train/data_time`` well above zero next to ``train/step_time`` means the run waits for its loader (more
+    ``data.num_workers``, a lighter pipeline); near zero means the model is the bottleneck.
+    """
 
     def __init__(self, log_interval: int) -> None:
         self.log_interval = log_interval
         self.bar: tqdm | None = None
         self.loss_sum = 0.0
         self.loss_count = 0
+        self._clock = [0.0, 0.0, 0]  # data seconds, step seconds, images in this interval (not resumed)
 
     def before_epoch(self, trainer: Trainer) -> None:
         self.bar = tqdm(total=trainer.steps_per_epoch, initial=trainer.epoch_step, leave=False, dynamic_ncols=True,
@@ -55,15 +63,24 @@ class ProgressHook(Hook):
         lr = trainer.optimizer.param_groups[-1]["lr"]
         self.loss_sum += trainer.step_loss
         self.loss_count += 1
+        data_seconds, step_seconds = trainer.step_seconds
+        self._clock = [self._clock[0] + data_seconds, self._clock[1] + step_seconds,
+                       self._clock[2] + trainer.step_images]
         self.bar.update(1)
-        self.bar.set_postfix(loss=f"{trainer.step_loss:.4f}", lr=f"{lr:.2e}")
+        self.bar.set_postfix(loss=f"{trainer.step_loss:.4f}", lr=f"{lr:.2e}",
+                             img_s=f"{trainer.step_images / max(data_seconds + step_seconds, 1e-9):.1f}")
         if trainer.iter % self.log_interval == 0:
             mean_loss = self.loss_sum / self.loss_count
+            data_time, step_time = (seconds / self.loss_count for seconds in self._clock[:2])
+            images_per_s = self._clock[2] / max(self._clock[0] + self._clock[1], 1e-9)
             if trainer.writer is not None:
-                trainer.writer.add_scalar("train/loss", mean_loss, trainer.iter)
-                trainer.writer.add_scalar("train/lr", lr, trainer.iter)
-            trainer.logger.info("epoch %d iter %d loss %.4f lr %.3e", trainer.epoch + 1, trainer.iter, mean_loss, lr)
+                for tag, value in (("loss", mean_loss), ("lr", lr), ("data_time", data_time),
+                                   ("step_time", step_time), ("images_per_s", images_per_s)):
+                    trainer.writer.add_scalar(f"train/{tag}", value, trainer.iter)
+            trainer.logger.info("epoch %d iter %d loss %.4f lr %.3e data %.3fs step %.3fs %.1f img/s",
+                                trainer.epoch + 1, trainer.iter, mean_loss, lr, data_time, step_time, images_per_s)
             self.loss_sum, self.loss_count = 0.0, 0
+            self._clock = [0.0, 0.0, 0]
 
     def after_epoch(self, trainer: Trainer) -> None:
         self.bar.close()
@@ -106,22 +123,51 @@ class CheckpointHook(Hook):
 class EMAHook(Hook):
     """An exponential moving average of the weights (buffers included), updated every optimizer step.
 
-    With EMA on, validation, best.pth selection and the saved ``ema`` weights use the average.
+    With EMA on, validation, best.pth selection and the saved ``ema`` weights use the average. The first
+    update copies the model; later ones move every floating parameter and buffer towards the model's with one
+    ``torch._foreach_lerp_`` (weight ``1 - decay``) and copy the integer buffers (BatchNorm's batch counters)
+    with one ``torch._foreach_copy_``. No per-tensor Python loop, and the update count stays on the host, so
+    the update queues a handful of kernels and never waits for the device.
     """
 
     def __init__(self, model: torch.nn.Module, decay: float = 0.999) -> None:
         if not 0.0 < decay < 1.0:
             raise SegkitError(f"train.ema.decay={decay} must be between 0 and 1 (e.g. 0.999)")
-        self.model = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        self.decay = decay
+        self.model = copy.deepcopy(model).requires_grad_(False)
+        self.updates = 0
+        pairs = list(zip(_tensors(self.model), _tensors(model), strict=True))
+        self._floats = ([a for a, _ in pairs if a.is_floating_point()], [b for a, b in pairs if a.is_floating_point()])
+        self._others = ([a for a, _ in pairs if not a.is_floating_point()],
+                        [b for a, b in pairs if not a.is_floating_point()])
 
+    @torch.no_grad()
     def after_step(self, trainer: Trainer) -> None:
-        self.model.update_parameters(trainer.model)
+        averaged, current = self._floats
+        if self.updates == 0:
+            torch._foreach_copy_(averaged, current)
+        elif averaged:
+            torch._foreach_lerp_(averaged, current, 1.0 - self.decay)
+        if self._others[0]:
+            torch._foreach_copy_(*self._others)
+        self.updates += 1
 
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict()}
+        return {"model": self.model.state_dict(), "updates": self.updates}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
+        weights = state["model"]
+        if "n_averaged" in weights:  # an AveragedModel's state, as segkit saved it before
+            self.updates = int(weights["n_averaged"])
+            weights = {k.removeprefix("module."): v for k, v in weights.items() if k != "n_averaged"}
+        else:
+            self.updates = state["updates"]
+        self.model.load_state_dict(weights)
+
+
+def _tensors(model: torch.nn.Module) -> list[torch.Tensor]:
+    """Parameters then buffers, detached, in registration order (the same order in a deep copy)."""
+    return [t.detach() for t in itertools.chain(model.parameters(), model.buffers())]
 
 
 class EarlyStoppingHook(Hook):

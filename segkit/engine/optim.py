@@ -7,6 +7,7 @@ parameter group's own initial LR, which keeps an encoder LR multiplier intact.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -36,8 +37,18 @@ def Timm(params: Iterable[Any], opt: str, lr: float, weight_decay: float = 0.0, 
 
 
 def build_optimizer(cfg: Mapping[str, Any], model: nn.Module) -> torch.optim.Optimizer:
-    """Trainable parameters only; ``encoder_lr_mult`` gives the encoder its own LR (transfer learning)."""
+    """Trainable parameters only; ``encoder_lr_mult`` gives the encoder its own LR (transfer learning).
+
+    On CUDA, torch's SGD, Adam and AdamW are built ``fused=True`` unless the config sets ``fused`` or
+    ``foreach``: one kernel per step, and a fused optimizer takes the fp16 GradScaler's inf check on the device
+    (others make ``GradScaler.step`` read it back, a sync per step).
+    """
     cfg = dict(cfg)
+    defaults: dict[str, Any] = {}
+    if (any(p.is_cuda for p in model.parameters()) and cfg.get("type") in OPTIMIZERS
+            and "fused" in inspect.signature(OPTIMIZERS.get(cfg["type"])).parameters
+            and not {"fused", "foreach"} & cfg.keys()):
+        defaults["fused"] = True
     mult = cfg.pop("encoder_lr_mult", None)
     if mult is None or mult == 1:
         params: list[Any] = [p for p in model.parameters() if p.requires_grad]
@@ -51,7 +62,7 @@ def build_optimizer(cfg: Mapping[str, Any], model: nn.Module) -> torch.optim.Opt
             {"params": [p for p in decoder_parameters(model) if p.requires_grad]},
         ]
         params = [group for group in params if group["params"]]
-    return OPTIMIZERS.build(cfg, where="optimizer", params=params)
+    return OPTIMIZERS.build(cfg, where="optimizer", params=params, **defaults)
 
 
 class Multiplier:
@@ -156,8 +167,12 @@ class _Plateau(Multiplier):
 
 
 def report_metric(scheduler: LambdaLR, value: float) -> None:
-    """Feed a validation metric (higher is better) to schedules that react to it."""
-    for multiplier in scheduler.lr_lambdas:
+    """Feed a validation metric (higher is better) to schedules that react to it, once per validation.
+
+    Every parameter group holds the same multiplier object (``_lambda``), so it is reported to once, not once
+    per group: with an encoder LR group, ``patience`` still counts validations.
+    """
+    for multiplier in {id(m): m for m in scheduler.lr_lambdas}.values():
         if hasattr(multiplier, "report"):
             multiplier.report(value)
 

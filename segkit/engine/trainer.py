@@ -26,7 +26,7 @@ from segkit.engine.dist import DistInfo, all_reduce_max, all_reduce_sum
 from segkit.engine.hooks import CheckpointHook, EarlyStoppingHook, EMAHook, Hook, PlateauHook, ProgressHook, SWAHook
 from segkit.engine.objective import Objective
 from segkit.engine.optim import build_optimizer
-from segkit.engine.precision import autocast, grad_scaler
+from segkit.engine.precision import amp_dtype, autocast, grad_scaler
 from segkit.engine.provenance import config_hash, git_state, parameter_counts, versions
 from segkit.engine.run_log import setup_run_logger
 from segkit.engine.validation import ValidationHook, run_validation
@@ -36,6 +36,8 @@ from segkit.evaluation.evaluator import SegEvaluator
 from segkit.evaluation.report import format_table
 from segkit.models.builder import build_model
 from segkit.registry import LOSSES, SCHEDULERS, check_kwargs
+
+_TINY = torch.finfo(torch.float32).tiny
 
 
 def groups_of(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -57,7 +59,8 @@ class Trainer:
         self.checkpoint_dir = self.work_dir / "checkpoints"
         self.device = device
         self.progress = progress
-        self.amp = bool(cfg.train.amp)
+        self.amp = cfg.train.amp
+        amp_dtype(device, self.amp)  # refuse an impossible precision (fp16 off CUDA) before building anything
         self.seed = int(cfg.train.seed)
         if self.is_main:
             self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -110,7 +113,11 @@ class Trainer:
         self.epoch = 0  # completed epochs
         self.epoch_step = 0  # optimizer steps done in the current epoch
         self.iter = 0  # completed optimizer steps
-        self.step_loss = math.nan
+        self._step_totals: torch.Tensor | None = None  # the last step's (numerator, normaliser), on the device
+        self._step_loss: float | None = math.nan
+        self.step_images = 0  # images in the last step, over all ranks
+        self.step_seconds = (0.0, 0.0)  # the last step's (data wait, step) host seconds
+        self.train_images, self.train_step_seconds = 0, 0.0  # the run so far (resumes included): images/s
         self.best: dict[str, Any] = {"mIoU": -math.inf, "epoch": None, "iter": None, "IoU": None}
         self.is_best = False
         self.last_metrics: dict | None = None
@@ -140,22 +147,19 @@ class Trainer:
     @property
     def eval_model(self) -> torch.nn.Module:
         """The weights validation measures and best.pth is chosen by: the EMA average when enabled."""
-        return self.ema_hook.model.module if self.ema_hook else self.model
+        return self.ema_hook.model if self.ema_hook else self.model
 
     def run_step(self, micro_batches: list[dict[str, Any]]) -> None:
-        """One optimizer step over ``accumulate`` micro-batches: forward, loss, backward, (rescale), step.
+        """One optimizer step over ``accumulate`` micro-batches, queued without waiting for the device.
 
         The step's loss is (numerators summed over micro-batches and ranks) / (normalisers summed likewise),
-        exactly one batch holding all the pixels. With one micro-batch the global normaliser is known before
-        backward, so the loss is divided by it directly. With several, each backpropagates numerator / c
-        (c = a size constant keeping fp16 gradients in range) and the gradients are multiplied by
-        c x world_size / global normaliser before the step (DDP's averaging over ranks undone).
+        exactly one batch holding all the pixels. Each micro-batch backpropagates numerator / c (c: a size
+        constant, equal on every rank, keeping fp16 gradients in range); before the step the gradients are
+        multiplied by c x world_size / global normaliser (DDP's averaging over ranks undone). Nothing is read
+        back to the host and nothing is copied to the device but the batch: the loss and its finiteness
+        check come from :attr:`step_loss`, read once after the step.
         """
-        single = len(micro_batches) == 1
-        constant = torch.tensor(float(self.objective.scale(micro_batches[0]["mask"]) * len(micro_batches)),
-                                device=self.device)
-        if self.dist.enabled and not single:
-            all_reduce_max(constant)
+        divisor = self._gradient_divisor(micro_batches)
         totals = torch.zeros(2, device=self.device)  # numerator, normaliser
         for i, batch in enumerate(micro_batches):
             images, masks = self.batcher.images(batch), self.batcher.masks(batch)
@@ -167,41 +171,51 @@ class Trainer:
                 with autocast(self.device, self.amp):
                     numerator, normaliser = self.objective(self.net(images), masks)
                 totals += torch.stack([numerator.detach().float(), normaliser.detach().float()])
-                if single:
-                    all_reduce_sum(totals)
-                    self.step_loss = self._checked_loss(totals)
-                    constant = totals[1].clamp(min=1e-12) / self.dist.world_size
-                self.scaler.scale(numerator / constant).backward()
-        if not single:
-            all_reduce_sum(totals)
-            self.step_loss = self._checked_loss(totals)
-        if not single or self.cfg.train.grad_clip:
-            self.scaler.unscale_(self.optimizer)
-        if not single:
-            grads = [p.grad for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
-            factor = constant * self.dist.world_size / totals[1] if totals[1] > 0 else torch.zeros_like(constant)
-            torch._foreach_mul_(grads, factor)
+                self.scaler.scale(numerator / divisor).backward()
+        all_reduce_sum(totals)
+        self.scaler.unscale_(self.optimizer)
+        global_normaliser = totals[1]
+        factor = torch.where(global_normaliser > 0,
+                             divisor * self.dist.world_size / global_normaliser.clamp(min=_TINY), 0.0)
+        grads = [p.grad for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
+        torch._foreach_mul_(grads, factor)
         if self.cfg.train.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
-        self.scaler.step(self.optimizer)
+        self.scaler.step(self.optimizer)  # sync-free with fp16 only for fused optimizers (see build_optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         if not self.schedule_frozen:
             self.scheduler.step()
+        self._step_totals, self._step_loss = totals, None
 
-    def _checked_loss(self, totals: torch.Tensor) -> float:
-        """The step's loss from the rank-summed (numerator, normaliser): one device sync per step.
+    def _gradient_divisor(self, micro_batches: list[dict[str, Any]]) -> float | torch.Tensor:
+        """c of :meth:`run_step`: the numerator's size; under DDP the largest over ranks (a device tensor)."""
+        divisor = float(self.objective.scale(micro_batches[0]["mask"]) * len(micro_batches))
+        if not self.dist.enabled:
+            return divisor
+        return all_reduce_max(torch.full((), divisor, device=self.device))
 
-        A non-finite loss stops the run; checked on the sums, so every rank stops together instead of
-        waiting in a collective.
+    @property
+    def step_loss(self) -> float:
+        """The last step's loss (NaN before the first step)."""
+        return self.read_step_loss()
+
+    def read_step_loss(self) -> float:
+        """The last step's loss, read back on first call: the step's one host-device sync.
+
+        A non-finite loss stops the run. It is checked on the rank sums, so every rank stops together
+        instead of waiting in a collective, and the trainer reads it before any hook runs, so those weights
+        never reach a checkpoint.
         """
-        numerator, normaliser = totals.tolist()
-        if math.isfinite(numerator):
-            return numerator / max(normaliser, 1e-12)
-        last = self.checkpoint_dir / "last.pth"
-        kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written yet"
-        raise SegkitError(f"loss became {numerator} at epoch {self.epoch + 1}, iter {self.iter + 1}; "
-                          f"lower optimizer.lr or check the data; {kept}")
+        if self._step_loss is None:
+            numerator, normaliser = self._step_totals.tolist()
+            if not math.isfinite(numerator):
+                last = self.checkpoint_dir / "last.pth"
+                kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was written yet"
+                raise SegkitError(f"loss became {numerator} at epoch {self.epoch + 1}, iter {self.iter + 1}; "
+                                  f"lower optimizer.lr or check the data; {kept}")
+            self._step_loss = numerator / max(normaliser, 1e-12)
+        return self._step_loss
 
     def train(self) -> dict[str, Any]:
         """Run the remaining epochs and return the summary also written to ``summary.json``."""
@@ -217,11 +231,16 @@ class Trainer:
         while self.epoch < self.max_epochs and not self.stop_requested:
             self.train_loader.sampler.set_epoch(self.epoch, start=self.epoch_step * self.accumulate * batch_size)
             self._call("before_epoch")
+            waited_since = time.perf_counter()
             for micro_batches in groups_of(self.train_loader, self.accumulate):
+                fetched = time.perf_counter()
                 self.run_step(micro_batches)
+                self.read_step_loss()  # the step's one sync, and the NaN check before any hook saves weights
+                self._count_step(micro_batches, fetched - waited_since, time.perf_counter() - fetched)
                 self.iter += 1
                 self.epoch_step += 1
                 self._call("after_step")
+                waited_since = time.perf_counter()
             self.epoch += 1
             self.epoch_step = 0
             self._call("after_epoch")
@@ -230,6 +249,14 @@ class Trainer:
         if self.writer is not None:
             self.writer.close()
         return summary
+
+    def _count_step(self, micro_batches: list[dict[str, Any]], data_seconds: float, step_seconds: float) -> None:
+        """Host clocks of the last step: waiting for the loader, and the step itself up to its loss read-back
+        (which waits for the device, so no extra sync is needed for the step time to include the GPU's)."""
+        self.step_images = sum(len(batch["image"]) for batch in micro_batches) * self.dist.world_size
+        self.step_seconds = (data_seconds, step_seconds)
+        self.train_images += self.step_images
+        self.train_step_seconds += data_seconds + step_seconds
 
     def validate_extra(self, model: torch.nn.Module, tag: str) -> dict:
         """Validate other weights (SWA) at the end: a metrics.jsonl line with ``"model": tag``, ``<tag>.pth``."""
@@ -265,6 +292,8 @@ class Trainer:
             "stop_requested": self.stop_requested,
             "metrics_lines": self.metrics_lines,
             "train_seconds": self.train_seconds(),
+            "train_images": self.train_images,
+            "train_step_seconds": self.train_step_seconds,
             "world_size": self.dist.world_size,
             "hooks": {type(h).__name__: s for h in self.hooks if (s := h.state_dict()) is not None},
             "classes": list(self.classes),
@@ -292,6 +321,7 @@ class Trainer:
         self.best, self.schedule_frozen = state["best"], state["schedule_frozen"]
         self.stop_requested, self.metrics_lines = state["stop_requested"], state["metrics_lines"]
         self.seconds_before = state.get("train_seconds", 0.0)
+        self.train_images, self.train_step_seconds = state.get("train_images", 0), state.get("train_step_seconds", 0.0)
         for hook in self.hooks:
             if type(hook).__name__ in state["hooks"]:
                 hook.load_state_dict(state["hooks"][type(hook).__name__])
@@ -334,6 +364,7 @@ class Trainer:
             "iters": self.iter,
             "stopped_early": self.stop_requested,
             "train_seconds": round(self.train_seconds(), 1),
+            "images_per_s": round(self.train_images / self.train_step_seconds, 2) if self.train_step_seconds else None,
             "classes": self.classes,
             "best_checkpoint": str(self.checkpoint_dir / "best.pth"),
             "config_hash": config_hash(config),

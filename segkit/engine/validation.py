@@ -14,7 +14,7 @@ from tqdm import tqdm
 from segkit.data.batch import DeviceBatcher
 from segkit.engine.dist import average_buffers
 from segkit.engine.hooks import Hook
-from segkit.engine.precision import autocast
+from segkit.engine.precision import Amp, autocast
 from segkit.engine.work_dir import append_metrics
 from segkit.evaluation.evaluator import SegEvaluator
 from segkit.evaluation.report import format_table
@@ -30,14 +30,17 @@ BatchObserver = Callable[[Mapping[str, Any], torch.Tensor, torch.Tensor, torch.T
 
 @torch.no_grad()
 def run_validation(model: nn.Module, loader: DataLoader, evaluator: SegEvaluator, batcher: DeviceBatcher,
-                   amp: bool = False, progress: bool = True, on_batch: BatchObserver | None = None) -> dict:
+                   amp: Amp = False, progress: bool = True, on_batch: BatchObserver | None = None) -> dict:
     """Metrics of ``model`` on every image of ``loader``; restores the model's train/eval mode afterwards.
 
-    ``on_batch`` sees each batch's logits right after the evaluator did, so pictures cost no second forward.
+    ``amp`` is the ``train.amp`` value. ``on_batch`` sees each batch's logits right after the evaluator did,
+    so pictures cost no second forward. cuDNN's autotuner is off for the pass: validation images come in
+    many sizes, and each new shape would be benchmarked again; training's setting is restored afterwards.
     """
-    was_training = model.training
+    was_training, tuned = model.training, torch.backends.cudnn.benchmark
     model.eval()
     evaluator.reset()
+    torch.backends.cudnn.benchmark = False
     try:
         for batch in tqdm(loader, desc="val", leave=False, disable=not progress, dynamic_ncols=True):
             images = batcher.images(batch)
@@ -49,6 +52,7 @@ def run_validation(model: nn.Module, loader: DataLoader, evaluator: SegEvaluator
                 on_batch(batch, logits, pred, masks)
     finally:
         model.train(was_training)
+        torch.backends.cudnn.benchmark = tuned
     return evaluator.evaluate()
 
 

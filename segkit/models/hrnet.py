@@ -11,6 +11,9 @@ concatenates them and classifies every pixel with a 1x1 conv-BN-ReLU and a 1x1 c
 3. the *pixel-region relation*: each pixel's attention over those K region vectors;
 4. the *object context*: the region vectors mixed by that relation, concatenated with the pixel features
    and fused, then classified.
+
+Under mixed precision the two softmaxes and the matmuls around them run in float32 (autocast off): a spatial
+softmax over every pixel of a map gives weights near 1/HW, which fp16 (smallest normal 2^-14) resolves badly.
 """
 
 from __future__ import annotations
@@ -65,11 +68,17 @@ def concat_branches(branches: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([branches[0], *upsampled], dim=1)
 
 
+def full_precision(device: torch.device) -> torch.autocast:
+    """Autocast off on ``device``: the enclosed ops run in the dtype of their (float32) inputs."""
+    return torch.autocast(device.type, enabled=False)
+
+
 def object_regions(pixels: torch.Tensor, region_logits: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) features, (B, K, H, W) class maps -> (B, C, K, 1): one feature vector per class, the
-    pixel features weighted by that class's spatial softmax."""
-    weights = region_logits.flatten(2).softmax(dim=-1)  # (B, K, HW), each class map sums to 1
-    regions = weights @ pixels.flatten(2).transpose(1, 2)  # (B, K, C)
+    pixel features weighted by that class's spatial softmax (float32, see the module docstring)."""
+    with full_precision(pixels.device):
+        weights = region_logits.float().flatten(2).softmax(dim=-1)  # (B, K, HW), each class map sums to 1
+        regions = weights @ pixels.float().flatten(2).transpose(1, 2)  # (B, K, C)
     return regions.transpose(1, 2).unsqueeze(-1)
 
 
@@ -92,8 +101,9 @@ class ObjectContext(nn.Module):
         query = self.query(pixels).flatten(2).transpose(1, 2)  # (B, HW, key)
         key = self.key(regions).flatten(2)  # (B, key, K)
         value = self.value(regions).flatten(2).transpose(1, 2)  # (B, K, key)
-        relation = (query @ key * self.scale).softmax(dim=-1)  # (B, HW, K)
-        context = (relation @ value).transpose(1, 2).reshape(batch, -1, height, width)
+        with full_precision(pixels.device):
+            relation = (query.float() @ key.float() * self.scale).softmax(dim=-1)  # (B, HW, K)
+            context = (relation @ value.float()).transpose(1, 2).reshape(batch, -1, height, width)
         return self.project(context)
 
 

@@ -39,6 +39,18 @@ def test_mapping_merges_drops_and_ignores():
     assert cat_to_index == {7: 1, 5: 1, 2: 0, 9: 255}
 
 
+def test_a_custom_ignore_index_is_the_mapping_ignore_value_and_may_not_be_a_class():
+    names, cat_to_index = class_index_map(CATS, {"foil": 1, 5: 2, "paper": 0, 9: 254}, ignore_index=254)
+    assert names == ["Background", "foil", "can"] and cat_to_index == {7: 1, 5: 2, 2: 0, 9: 254}
+    with pytest.raises(SegkitError, match=r"data.classes\[9\]: index 255 must be .* or 254"):
+        class_index_map(CATS, {"foil": 1, 5: 2, "paper": 0, 9: 255}, ignore_index=254)
+    assert class_index_map(CATS, ignore_index=5)[0][-1] == "glass"  # 5 classes: 0..4
+    with pytest.raises(SegkitError) as info:
+        class_index_map(CATS, ignore_index=3)
+    assert str(info.value) == ("data.ignore_index=3 is the index of class 'foil' (classes are 0..4); choose a value "
+                               "from 5 to 255 (default 255)")
+
+
 def test_mapping_leaves_a_background_category_at_zero_unless_mapped():
     assert class_index_map(LABELME, {1: 1, 2: 2})[1] == {0: 0, 1: 1, 2: 2}
     assert class_index_map(LABELME, {0: 255, 1: 1, 2: 1})[1] == {0: 255, 1: 1, 2: 1}

@@ -148,7 +148,7 @@ def test_load_raw_then_to_sample_is_getitem(tmp_path):
     image, mask, info = ds.load_raw(0)
     assert image.dtype == np.uint8 and image.shape == (H, W, 3) and image[0, 3].tolist() == [90, 50, 200]
     assert mask.dtype == np.uint8 and mask.shape == (H, W) and mask[1, 1] == 2  # not yet flipped
-    assert info is ds.images[0]
+    assert info == ds.images[0]  # records are stored serialized: each access unpickles an equal dict
     rebuilt, direct = ds.to_sample(image, mask, info), ds[0]
     assert rebuilt.keys() == direct.keys()
     assert all(torch.equal(rebuilt[k], direct[k]) if torch.is_tensor(direct[k]) else rebuilt[k] == direct[k]

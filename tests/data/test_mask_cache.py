@@ -58,6 +58,7 @@ def test_key_follows_everything_the_mask_depends_on():
         mask_key(ANNS, H, W, {1: 1, 2: 2}, "max_class", "paint"),
         mask_key(ANNS, H, W, {1: 1, 2: 2}, "area_desc", "ignore"),
         mask_key(ANNS, H + 1, W, {1: 1, 2: 2}, "area_desc", "paint"),
+        mask_key(ANNS, H, W, {1: 1, 2: 2}, "area_desc", "ignore", 254),  # crowd regions get another value
     ]
     assert len({base, *variants}) == len(variants) + 1
     assert mask_key([{**ANNS[0], "id": 99, "area": 5.0, "bbox": [0, 0, 1, 1]}, ANNS[1]], H, W, {1: 1, 2: 2},

@@ -115,6 +115,14 @@ def test_ignored_crowd_regions_lie_beneath_every_object(overlap):
     assert painted_crowd[4, 4] == 3 and painted_crowd[8, 11] == 3 and painted_crowd[0, 11] == 0
 
 
+def test_a_custom_ignore_index_marks_ignored_crowds_and_categories():
+    crowd = {"id": 9, "category_id": 30, "iscrowd": 1, "segmentation": [square(6, 0, 12, 10)]}
+    mask = rasterize([BIG, crowd], 10, 12, {10: 1, 20: 254, 30: 3}, crowd="ignore", ignore_index=254)
+    reference = rasterize([BIG, crowd], 10, 12, {10: 1, 20: 255, 30: 3}, crowd="ignore")
+    np.testing.assert_array_equal(mask, np.where(reference == 255, 254, reference))
+    assert 254 in mask and 255 not in mask
+
+
 def test_multi_part_polygon_paints_every_part():
     ann = poly_ann(1, 4, square(0, 0, 3, 3), square(6, 5, 9, 9))
     expected = np.zeros((10, 12), np.uint8)

@@ -1,4 +1,5 @@
 import torch
+from torch.utils.data import DataLoader, Subset
 
 from segkit.data.sampling import EpochSampler, SeededSamples, sample_seed
 
@@ -46,3 +47,20 @@ def test_each_sample_is_seeded_from_its_position_and_the_caller_rng_is_untouched
     assert samples[(1, sample_seed(0, 0, 1))] == first != samples[(1, sample_seed(0, 1, 1))]
     assert torch.equal(torch.get_rng_state(), state)
     assert len({sample_seed(0, e, i) for e in range(3) for i in range(50)}) == 150
+
+
+def test_a_subset_inside_seeded_samples_gets_plain_indices():
+    """SeededSamples must not forward dunders: DataLoader would call Subset.__getitems__ with (index, seed)."""
+
+    class Numbers:
+        pipeline = None
+
+        def __len__(self):
+            return 6
+
+        def __getitem__(self, index):
+            return index
+
+    sampler = EpochSampler(3, shuffle=False)
+    loader = DataLoader(SeededSamples(Subset(Numbers(), [5, 4, 3])), batch_size=3, sampler=sampler)
+    assert next(iter(loader)).tolist() == [5, 4, 3]

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import albumentations as A
 import numpy as np
 import pytest
 
+from segkit.config import load_config
 from segkit.data.transforms import build_pipeline
 from segkit.errors import SegkitError
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_no_pipeline_is_none():
@@ -68,3 +73,38 @@ def test_device_side_steps_are_refused_with_the_reason(name):
 def test_malformed_lists_are_errors(cfg):
     with pytest.raises(SegkitError, match=r"data.train.pipeline"):
         build_pipeline(cfg)
+
+
+def test_shipped_trash_affine_fills_its_border_with_ignore_not_background():
+    """The trash recipe's Affine at scale 0.8 and 15 degrees: the created border is 255, never class 0."""
+    shipped = load_config(REPO / "configs" / "unet_effb4.py").data
+    affine = next(item for item in shipped.train.pipeline if item["type"] == "Affine")
+    built = build_pipeline(shipped.train.pipeline, ignore_index=shipped.ignore_index)
+    assert shipped.ignore_index == 255
+    assert next(t for t in built.transforms if isinstance(t, A.Affine)).fill_mask == 255
+    fixed = build_pipeline([{**affine, "scale": 0.8, "rotate": 15, "p": 1.0}])
+    mask = fixed(image=np.zeros((64, 64, 3), np.uint8), mask=np.ones((64, 64), np.uint8))["mask"]
+    assert set(np.unique(mask).tolist()) == {1, 255}
+    assert mask[0, 0] == mask[-1, -1] == 255 and mask[32, 32] == 1
+    assert (mask == 255).mean() > 0.25  # about a third of the mask was Background before
+
+
+@pytest.mark.parametrize("name", ["Rotate", "SafeRotate", "ShiftScaleRotate", "Perspective", "PadIfNeeded",
+                                  "CropAndPad", "ElasticTransform", "GridDistortion", "OpticalDistortion"])
+def test_every_transform_that_creates_pixels_fills_the_mask_with_the_ignore_index(name):
+    args = {"Rotate": dict(limit=(30, 30)), "SafeRotate": dict(limit=(30, 30)),
+            "ShiftScaleRotate": dict(shift_limit=0, scale_limit=(-0.3, -0.3), rotate_limit=0),
+            "Perspective": dict(scale=(0.2, 0.2), fit_output=True), "PadIfNeeded": dict(min_height=48, min_width=48),
+            "CropAndPad": dict(px=8), "ElasticTransform": dict(alpha=200, sigma=3),
+            "GridDistortion": dict(distort_limit=(0.6, 0.6)), "OpticalDistortion": dict(distort_limit=(0.9, 0.9))}
+    pipeline = build_pipeline([dict(type=name, p=1.0, **args[name])], ignore_index=254)
+    pipeline.set_random_seed(0)
+    assert pipeline.transforms[0].fill_mask == 254
+    mask = pipeline(image=np.zeros((32, 32, 3), np.uint8), mask=np.ones((32, 32), np.uint8))["mask"]
+    assert 0 not in mask and 254 in mask  # a border was created, and it is ignore
+
+
+def test_an_explicit_fill_mask_wins_and_dropouts_keep_their_meaning():
+    pipeline = build_pipeline([dict(type="Affine", fill_mask=0), dict(type="CoarseDropout"),
+                               dict(type="MaskDropout")])
+    assert [t.fill_mask for t in pipeline.transforms] == [0, None, 0]

@@ -71,3 +71,29 @@ def test_timm_optimizers_by_name(name):
 def test_unknown_timm_optimizer_is_named():
     with pytest.raises(SegkitError, match="optimizer.opt='adamq' is not a timm optimizer; did you mean"):
         build_optimizer({"type": "Timm", "opt": "adamq", "lr": 1e-3}, torch.nn.Linear(2, 2))
+
+
+def test_plateau_counts_each_validation_once_with_two_parameter_groups(tiny_config, tmp_path):
+    """``optimizer.encoder_lr_mult`` makes two groups; patience must still count validations, not reports."""
+    from segkit.config import load_config
+    from segkit.engine.hooks import PlateauHook
+    from segkit.engine.trainer import Trainer
+
+    cfg = load_config(tiny_config(epochs=1), [
+        "optimizer.encoder_lr_mult=0.1",
+        "scheduler={'_delete_': True, 'type': 'ReduceOnPlateau', 'factor': 0.5, 'patience': 2}"])
+    trainer = Trainer(cfg, tmp_path / "w", torch.device("cpu"), progress=False)
+    assert len(trainer.optimizer.param_groups) == 2
+    hook = next(h for h in trainer.hooks if isinstance(h, PlateauHook))
+    lrs = []
+    for miou in (0.4, 0.5, 0.5, 0.5, 0.5):  # improvements, then stagnant validations
+        trainer.last_metrics = {"mIoU": miou}
+        hook.after_epoch(trainer)
+        hook.after_epoch(trainer)  # the same validation seen again (another after_epoch without one): no report
+        trainer.optimizer.step()
+        trainer.scheduler.step()
+        lrs.append([group["lr"] for group in trainer.optimizer.param_groups])
+    base = cfg.optimizer.lr
+    # patience=2 as in torch's ReduceLROnPlateau: two stagnant validations pass, the third halves both groups.
+    assert [decoder for _, decoder in lrs] == pytest.approx([base, base, base, base, base / 2])
+    assert all(encoder == pytest.approx(0.1 * decoder) for encoder, decoder in lrs)

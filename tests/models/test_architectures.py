@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -90,3 +92,24 @@ def test_hrnet_offline_weights_and_bad_backbone_are_one_line(monkeypatch):
 def test_smp_options_that_change_the_output_are_refused():
     with pytest.raises(SegkitError, match="model.activation='softmax2d'.*remove model.activation"):
         build_model({**tiny_cfg("FPN"), "activation": "softmax2d"}, 3)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("amp", ["fp16", "bf16"])
+@pytest.mark.parametrize("name", list(TINY))
+def test_every_architecture_trains_a_few_cuda_steps_with_finite_losses(tiny_config, tmp_path, name, amp):
+    """Trainer steps (fused AdamW, fp16 with GradScaler or bf16) on the tiny demo set."""
+    from segkit.config import load_config
+    from segkit.engine.trainer import Trainer
+
+    model = {"_delete_": True, **tiny_cfg(name)}
+    cfg = load_config(tiny_config(epochs=1), [f"model={model!r}", f"train.amp={amp!r}", "data.batch_size=2"])
+    trainer = Trainer(cfg, tmp_path / "w", torch.device("cuda"), progress=False)
+    trainer.net.train()
+    losses = []
+    for batch in list(trainer.train_loader)[:3]:
+        trainer.run_step([batch])
+        losses.append(trainer.step_loss)
+        trainer.iter += 1
+    assert all(math.isfinite(loss) for loss in losses), losses
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
