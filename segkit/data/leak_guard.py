@@ -57,9 +57,11 @@ class HeldOut:
         self.by_path = {os.path.realpath(images.folder / name): name for name in images.names}
         self.by_digest = dict(zip(hashes.digests(images.folder, images.names), images.names))
 
-    def leaks(self, candidates: ImageSet) -> list[Leak]:
+    def leaks(self, candidates: ImageSet, digests: Sequence[str] | None = None) -> list[Leak]:
+        """The candidates that are validation images; ``digests`` (the candidates' SHA-256) when known."""
         found = []
-        digests = self.hashes.digests(candidates.folder, candidates.names)
+        if digests is None:
+            digests = self.hashes.digests(candidates.folder, candidates.names)
         for name, digest in zip(candidates.names, digests):
             same_file = self.by_path.get(os.path.realpath(candidates.folder / name))
             if same_file is not None:
