@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 DEMO_DATA := data/demo
 DEMO_CONFIG := configs/demo_unet.py
 DEMO_WORK := work_dirs/demo_unet
+STUDENT_CONFIG := configs/demo_unet_pseudo.py
+STUDENT_WORK := work_dirs/demo_unet_pseudo
 
 .PHONY: install demo test lint clean
 
@@ -25,7 +27,9 @@ $(DEMO_DATA)/train.json: $(STAMP)
 # Data report and augmented samples, training (TensorBoard panels at every validation), then the best
 # checkpoint evaluated plain and with flip TTA, with one panel PNG per validation image, and finally the
 # unlabelled test split predicted by an ensemble of best.pth and last.pth with flip TTA: the submission CSV
-# plus index and colour PNG masks.
+# plus index and colour PNG masks. Last, one pseudo-labelling round (docs/pseudo_labels.md): best.pth with d4 TTA
+# labels the test images (data/demo/pseudo.json + a report), a student trains on train + pseudo-labels at the
+# teacher's budget, and compare-runs prints both runs' val mIoU.
 demo: $(STAMP) $(DEMO_DATA)/train.json
 	$(PY) tools/analyze_dataset.py $(DEMO_DATA)/train.json $(DEMO_DATA)/val.json --out $(DEMO_WORK)/data_report
 	$(PY) tools/browse_dataset.py $(DEMO_CONFIG) --split train --num 8 --out $(DEMO_WORK)/browse
@@ -36,7 +40,11 @@ demo: $(STAMP) $(DEMO_DATA)/train.json
 	$(PY) tools/infer_tta.py $(DEMO_WORK)/checkpoints/best.pth $(DEMO_WORK)/checkpoints/last.pth \
 		--input $(DEMO_DATA)/test.json --tta flip --out-dir $(DEMO_WORK)/test_predictions \
 		--submission $(DEMO_WORK)/submission.csv --save-png --save-color --overwrite
-	@echo "Done: $(DEMO_WORK). Inspect with: $(VENV)/bin/tensorboard --logdir work_dirs"
+	$(PY) tools/pseudo_label.py $(DEMO_CONFIG) $(DEMO_WORK)/checkpoints/best.pth --input $(DEMO_DATA)/test.json \
+		--out $(DEMO_DATA)/pseudo.json --tta d4 --threshold 0.7 --report $(DEMO_WORK)/pseudo_report.md --overwrite
+	$(PY) tools/train.py $(STUDENT_CONFIG) --work-dir $(STUDENT_WORK) --overwrite
+	$(PY) tools/compare_runs.py $(DEMO_WORK) $(STUDENT_WORK) --baseline $(DEMO_WORK)
+	@echo "Done: $(DEMO_WORK), $(STUDENT_WORK). Inspect with: $(VENV)/bin/tensorboard --logdir work_dirs"
 
 test: $(STAMP)
 	$(PY) -m pytest
