@@ -23,7 +23,9 @@ $(DEMO_DATA)/train.json: $(STAMP)
 	$(PY) tools/make_demo_data.py --out $(DEMO_DATA)
 
 # Data report and augmented samples, training (TensorBoard panels at every validation), then the best
-# checkpoint evaluated plain and with flip TTA, with one panel PNG per validation image.
+# checkpoint evaluated plain and with flip TTA, with one panel PNG per validation image, and finally the
+# unlabelled test split predicted by an ensemble of best.pth and last.pth with flip TTA: the submission CSV
+# plus index and colour PNG masks.
 demo: $(STAMP) $(DEMO_DATA)/train.json
 	$(PY) tools/analyze_dataset.py $(DEMO_DATA)/train.json $(DEMO_DATA)/val.json --out $(DEMO_WORK)/data_report
 	$(PY) tools/browse_dataset.py $(DEMO_CONFIG) --split train --num 8 --out $(DEMO_WORK)/browse
@@ -31,6 +33,9 @@ demo: $(STAMP) $(DEMO_DATA)/train.json
 	$(PY) tools/test.py $(DEMO_CONFIG) $(DEMO_WORK)/checkpoints/best.pth --out $(DEMO_WORK)/test_metrics.json
 	$(PY) tools/test.py $(DEMO_CONFIG) $(DEMO_WORK)/checkpoints/best.pth --tta flip \
 		--out $(DEMO_WORK)/test_metrics_tta.json --show-dir $(DEMO_WORK)/panels
+	$(PY) tools/infer_tta.py $(DEMO_WORK)/checkpoints/best.pth $(DEMO_WORK)/checkpoints/last.pth \
+		--input $(DEMO_DATA)/test.json --tta flip --out-dir $(DEMO_WORK)/test_predictions \
+		--submission $(DEMO_WORK)/submission.csv --save-png --save-color --overwrite
 	@echo "Done: $(DEMO_WORK). Inspect with: $(VENV)/bin/tensorboard --logdir work_dirs"
 
 test: $(STAMP)

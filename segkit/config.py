@@ -162,7 +162,20 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Load a config file: bases in order, the file on top, then ``--set`` items, all over ``DEFAULTS``."""
     source = str(path)
-    merged = _load_file(source, chain=())
+    return _with_overrides(_load_file(source, chain=()), overrides, source)
+
+
+def config_from_dict(data: Mapping[str, Any], source: str, overrides: Sequence[str] = ()) -> Config:
+    """A config stored as a dict (a checkpoint's resolved config), checked against today's schema like a file.
+
+    Keys added to the schema since it was stored get their defaults; ``source`` names it in errors.
+    """
+    _check_data(dict(data), "config", source)
+    check_section(data, DEFAULTS, "", source)
+    return _with_overrides(dict(data), overrides, source)
+
+
+def _with_overrides(merged: dict[str, Any], overrides: Sequence[str], source: str) -> Config:
     for item in overrides:
         check_section(parse_overrides([item]), DEFAULTS, "", f"{source}: --set {item}")
     merged = _merge(merged, parse_overrides(overrides))

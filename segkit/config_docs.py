@@ -55,6 +55,11 @@ HELP: dict[str, str] = {
     "evaluation.worst_k": "worst images (per-image mIoU) shown besides the fixed class-covering set",
     "evaluation.class_images": "images tiled in each `val/class/<name>` panel",
     "evaluation.hparams": "hyper-parameters + best mIoU in TensorBoard's HParams tab at the end",
+    "test.mode": "how `tools/test.py` and `tools/infer_tta.py` run the model: the `\"whole\"` image or `\"slide\"` "
+                 "windows ([inference.md](inference.md#sliding-windows)); training's validation always uses the "
+                 "whole image",
+    "test.crop": "`slide`: window side in pixels (`--slide CROP,STRIDE` wins)",
+    "test.stride": "`slide`: step between windows in pixels, at most `crop`",
     "model.type": "registered model: `Unet`, `EfficientUnet`, `UnetPlusPlus`, `FPN`, `DeepLabV3`, `DeepLabV3Plus`, "
                   "`HRNetV2`, `HRNetOCR` ([models.md](models.md))",
     "model.num_classes": "`None` = from the data (categories + Background); a different number is an error",

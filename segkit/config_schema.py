@@ -42,6 +42,11 @@ DEFAULTS: dict[str, Any] = dict(
         class_images=3,  # images tiled in each val/class/<name> panel
         hparams=True,  # hyper-parameters and best mIoU to TensorBoard's HParams tab at the end
     ),
+    test=dict(
+        mode="whole",  # how tools/test.py and infer_tta.py run the model: "whole" image or "slide" windows
+        crop=None,  # slide: window side in pixels
+        stride=None,  # slide: step between windows in pixels (at most crop)
+    ),
     model=dict(type="EfficientUnet", num_classes=None),
     loss=dict(type="CrossEntropy"),
     optimizer=dict(type="AdamW", lr=1e-3, weight_decay=1e-2),
@@ -97,6 +102,8 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
        for k in ("boundary_iou", "panels", "hparams")},
     **{f"evaluation.{k}": (lambda v: _is_int(v) and v >= 0, "an int >= 0") for k in ("worst_k", "class_images")},
     "evaluation.boundary_dilation": (lambda v: type(v) in (int, float) and 0 < v < 1, "a fraction in (0, 1)"),
+    "test.mode": (lambda v: v in ("whole", "slide"), "'whole' or 'slide'"),
+    **{f"test.{k}": (lambda v: v is None or _positive_int(v), "a positive int or None") for k in ("crop", "stride")},
     "data.val_batch_size": (lambda v: v is None or _positive_int(v), "a positive int or None"),
     "data.num_workers": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
     "data.ignore_index": (lambda v: _is_int(v) and 0 <= v <= 255, "an int in 0..255 (masks are uint8)"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from segkit.config import DEFAULTS, Config, load_config, parse_overrides
+from segkit.config import DEFAULTS, Config, config_from_dict, load_config, parse_overrides
 from segkit.errors import SegkitError
 
 
@@ -348,6 +348,8 @@ def test_unknown_key_in_a_base_names_the_base_file(tmp_path):
         ("optimizer = dict(type='SGD', lr='fast')", "optimizer.lr", "'fast'"),
         ("loss = dict(type=None)", "loss.type", "None"),
         ("model = 'Unet'", "model", "'Unet'"),
+        ("test = dict(mode='tiles')", "test.mode", "'tiles'"),
+        ("test = dict(crop=0)", "test.crop", "0"),
     ],
 )
 def test_wrong_value_types_name_key_and_value(tmp_path, text, key, shown):
@@ -362,3 +364,13 @@ def test_values_that_are_not_plain_data_are_rejected(tmp_path):
     path = write(tmp_path / "d.py", "import numpy as np\nmodel = dict(type='Unet', w=[np.float32(1)])\n")
     message = load_error(path)
     assert str(path) in message and "model.w[0] is a float32" in message
+
+
+def test_a_stored_config_gets_new_defaults_overrides_and_the_same_checks(tmp_path):
+    stored = load_config(write(tmp_path / "c.py", "train = dict(epochs=3)\n")).to_dict()
+    del stored["test"]  # a checkpoint written before the section existed
+    cfg = config_from_dict(stored, "run/best.pth (stored config)", ["test.mode=slide", "test.crop=64"])
+    assert cfg.train.epochs == 3 and (cfg.test.mode, cfg.test.crop, cfg.test.stride) == ("slide", 64, None)
+    assert cfg.source == "run/best.pth (stored config)"
+    with pytest.raises(SegkitError, match=r"run/best.pth \(stored config\): unknown key 'data.batchsize'"):
+        config_from_dict({**stored, "data": {**stored["data"], "batchsize": 2}}, "run/best.pth (stored config)")

@@ -14,6 +14,7 @@ BENCHMARKS = {
     "loss": "segkit.benchmarks.loss",
     "memory": "segkit.benchmarks.memory",
     "models": "segkit.benchmarks.models",
+    "tta": "segkit.benchmarks.tta",
     "trainer": "segkit.benchmarks.trainer",
 }
 

@@ -1,4 +1,4 @@
-"""The ``segkit`` console script: ``segkit train|test|make-demo-data ...``."""
+"""The ``segkit`` console script: ``segkit train|test|infer-tta|make-demo-data ...``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Sequence
 COMMANDS = {
     "train": "segkit.cli.train",
     "test": "segkit.cli.test",
+    "train-kfold": "segkit.cli.train_kfold",
+    "infer-tta": "segkit.cli.infer_tta",
     "make-demo-data": "segkit.cli.make_demo_data",
     "benchmark": "segkit.cli.benchmark",
     "kfold-split": "segkit.cli.kfold_split",

@@ -11,6 +11,7 @@ import torch
 
 from segkit.errors import SegkitError
 from segkit.evaluation.metrics import image_mious, per_image_confusion
+from segkit.paths import relative_output
 from segkit.visualization.collector import panel_image
 from segkit.visualization.panels import sample_panel
 
@@ -33,14 +34,9 @@ class PanelFileWriter:
             shown = "-" if miou is None else f"{100 * miou:.1f}%"
             picture = sample_panel(item, self.class_names, title=f"{item.name}   image mIoU {shown}",
                                    ignore_index=self.ignore_index)
-            path = self.out_dir / _relative_png(item.name)
+            path = self.out_dir / relative_output(item.name, ".png")
             path.parent.mkdir(parents=True, exist_ok=True)
             if not cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
                 raise SegkitError(f"--show-dir: could not write {path}; check that the folder is writable")
             self.written.append(path)
 
-
-def _relative_png(file_name: str) -> Path:
-    """``a/b.jpg`` -> ``a/b.png``, kept inside the output folder whatever the name holds (``..``, a root)."""
-    parts = [part for part in Path(file_name).parts if part not in ("..", ".") and part != Path(file_name).anchor]
-    return Path(*parts).with_suffix(".png")

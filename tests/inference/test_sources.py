@@ -1,0 +1,89 @@
+"""Inputs: folders (sorted, optionally recursive), COCO json with only ``images``, single images, bad files."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from segkit.errors import SegkitError
+from segkit.inference.checkpoints import inference_network
+from segkit.inference.sources import open_source
+
+
+def write_image(path, height=6, width=5, value=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), np.full((height, width, 3), value, np.uint8))
+
+
+def test_folder_is_sorted_named_by_relative_path_and_hidden_files_are_ignored(tmp_path):
+    for name in ("b.png", "a.jpg", "sub/c.png", ".hidden.png", ".cache/d.png"):
+        write_image(tmp_path / name)
+    flat = open_source(tmp_path)
+    assert [img.name for img in flat.images] == ["a.jpg", "b.png"]
+    deep = open_source(tmp_path, recursive=True)
+    assert [img.name for img in deep.images] == ["a.jpg", "b.png", "sub/c.png"]
+    assert [img.image_id for img in deep.images] == [1, 2, 3]
+    decoded = list(deep.decoded())
+    assert [info.name for info, _ in decoded] == ["a.jpg", "b.png", "sub/c.png"]
+    assert decoded[0][1].shape == (3, 6, 5)
+
+
+def test_coco_json_needs_only_images(tmp_path):
+    write_image(tmp_path / "images" / "x" / "1.png", 7, 9, value=200)
+    ann = tmp_path / "test.json"
+    ann.write_text(json.dumps({"images": [{"id": 40, "file_name": "x/1.png"}]}))
+    source = open_source(ann, img_dir=tmp_path / "images")
+    assert source.categories is None
+    [(info, image)] = list(source.decoded())
+    assert (info.name, info.image_id, info.height, info.width) == ("x/1.png", 40, 7, 9)
+    assert image.shape == (3, 7, 9) and int(image.max()) == 200
+    with pytest.raises(SegkitError, match="--img-dir"):
+        open_source(ann)  # the images are not next to the json
+
+
+def test_coco_size_mismatch_is_a_bad_image(tmp_path):
+    write_image(tmp_path / "1.png", 7, 9)
+    write_image(tmp_path / "2.png", 7, 9)
+    ann = tmp_path / "test.json"
+    ann.write_text(json.dumps({"images": [{"id": 1, "file_name": "1.png", "width": 9, "height": 7},
+                                          {"id": 2, "file_name": "2.png", "width": 8, "height": 7}]}))
+    with pytest.raises(SegkitError, match="json says 8x7"):
+        open_source(ann)
+    source = open_source(ann, on_bad="skip")
+    assert [img.name for img in source.images] == ["1.png"] and source.skipped[0]["name"] == "2.png"
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ({"images": []}, "non-empty 'images'"),
+    ({"annotations": []}, "non-empty 'images'"),
+    ({"images": [{"id": 1}]}, "file_name"),
+    ({"images": [{"id": "one", "file_name": "1.png"}]}, "non-integer id"),
+])
+def test_malformed_coco_inputs(tmp_path, content, message):
+    ann = tmp_path / "test.json"
+    ann.write_text(json.dumps(content))
+    with pytest.raises(SegkitError, match=message):
+        open_source(ann)
+
+
+def test_single_image_and_missing_inputs(tmp_path):
+    write_image(tmp_path / "one.jpg")
+    assert [img.name for img in open_source(tmp_path / "one.jpg").images] == ["one.jpg"]
+    with pytest.raises(SegkitError, match="no such file"):
+        open_source(tmp_path / "two.jpg")
+    (tmp_path / "junk.jpg").write_bytes(b"\x00" * 10)
+    with pytest.raises(SegkitError, match="junk.jpg: not a readable image"):
+        open_source(tmp_path / "junk.jpg")
+    with pytest.raises(SegkitError, match="no readable image"):
+        open_source(tmp_path / "junk.jpg", on_bad="skip")
+    with pytest.raises(SegkitError, match="--on-bad-image"):
+        open_source(tmp_path, on_bad="ignore")
+
+
+def test_networks_for_checkpoints_never_download_or_load_initial_weights():
+    model = inference_network({"type": "Unet", "encoder_name": "resnet18", "encoder_weights": "imagenet",
+                               "encoder_depth": 3, "decoder_channels": (8, 8, 8), "pretrained": "/no/such.pth"}, 3)
+    assert model.multiple == 8
