@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_DATA := data/demo
 DEMO_CONFIG := configs/demo_unet.py
 DEMO_WORK := work_dirs/demo_unet
+DEMO_KFOLD := work_dirs/demo_unet_kfold
 
 .PHONY: install demo test lint clean
 
@@ -25,7 +26,8 @@ $(DEMO_DATA)/train.json: $(STAMP)
 # Data report and augmented samples, training (TensorBoard panels at every validation), then the best
 # checkpoint evaluated plain and with flip TTA, with one panel PNG per validation image, and finally the
 # unlabelled test split predicted by an ensemble of best.pth and last.pth with flip TTA: the submission CSV
-# plus index and colour PNG masks.
+# plus index and colour PNG masks. Then a 2-fold run with its out-of-fold mIoU, and one table comparing the
+# runs (work_dirs/demo_compare.md, .png).
 demo: $(STAMP) $(DEMO_DATA)/train.json
 	$(PY) tools/analyze_dataset.py $(DEMO_DATA)/train.json $(DEMO_DATA)/val.json --out $(DEMO_WORK)/data_report
 	$(PY) tools/browse_dataset.py $(DEMO_CONFIG) --split train --num 8 --out $(DEMO_WORK)/browse
@@ -36,6 +38,10 @@ demo: $(STAMP) $(DEMO_DATA)/train.json
 	$(PY) tools/infer_tta.py $(DEMO_WORK)/checkpoints/best.pth $(DEMO_WORK)/checkpoints/last.pth \
 		--input $(DEMO_DATA)/test.json --tta flip --out-dir $(DEMO_WORK)/test_predictions \
 		--submission $(DEMO_WORK)/submission.csv --save-png --save-color --overwrite
+	$(PY) tools/train_kfold.py $(DEMO_CONFIG) --folds 2 --work-dir $(DEMO_KFOLD) --overwrite --no-progress \
+		--set train.epochs=4
+	$(PY) tools/compare_runs.py $(DEMO_WORK) $(DEMO_KFOLD) --baseline $(DEMO_WORK) \
+		--plot work_dirs/demo_compare.png --out work_dirs/demo_compare.md
 	@echo "Done: $(DEMO_WORK). Inspect with: $(VENV)/bin/tensorboard --logdir work_dirs"
 
 test: $(STAMP)
