@@ -35,6 +35,7 @@ import torch
 from pycocotools.coco import COCO
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from segkit.benchmarks.report import Report
 from segkit.benchmarks.timing import Timing
 from segkit.config import load_config
 from segkit.data.coco import CocoSegDataset
@@ -147,8 +148,8 @@ def _subset(dataset: Dataset, count: int) -> Dataset:
 
 
 def measure_set(name: str, root: Path, ann: str, img_dir: str, args: argparse.Namespace,
-                pipeline: list[dict] | None, scratch: Path) -> str:
-    """Time the four loaders on one COCO set; return its markdown section."""
+                pipeline: list[dict] | None, scratch: Path, report: Report | None = None) -> str:
+    """Time the four loaders on one COCO set; return its markdown section (its ratios go to ``report``)."""
     def segkit_set(cache_dir: Path) -> CocoSegDataset:
         return CocoSegDataset(root, ann=ann, img_dir=img_dir, pipeline=pipeline, overlap="max_class",
                               cache_dir=cache_dir)
@@ -170,6 +171,10 @@ def measure_set(name: str, root: Path, ann: str, img_dir: str, args: argparse.Na
         _PLAIN: (lambda: _plain_loader(_subset(warm, count), args), None),
     }
     wall, cpu = _epochs(loaders, args.repeats)
+    if report is not None:
+        for label, name, goal in (("warm", _WARM, WARM_GOAL), ("cold", _COLD, COLD_GOAL)):
+            report.ratio(f"loader, {label} mask cache / floor (wall)", wall[name].median / wall[_FLOOR].median, goal)
+        report.ratio("baseline loader / segkit warm (wall)", wall[_BASELINE].median / wall[_WARM].median)
     sizes = sorted({(info["width"], info["height"]) for info in warm.images[:count]})
     shown_sizes = ", ".join(f"{w}x{h}" for w, h in sizes[:3]) + (" ..." if len(sizes) > 3 else "")
     objects = np.mean([len(warm.annotations(i)) for i in range(count)])
@@ -283,7 +288,8 @@ def mask_formats(dataset: CocoSegDataset, scratch: Path, repeats: int) -> str:
     return "\n".join(rows)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, report: Report | None = None) -> int:
+    report = report or Report("data")
     if (args.ann is None) != (args.root is None):
         raise SegkitError("--ann and --root go together: the json and the folder its file_name entries are under")
     for flag in ("images", "batch_size", "repeats"):
@@ -291,25 +297,26 @@ def run(args: argparse.Namespace) -> int:
             raise SegkitError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
     pipeline = list(load_config(args.config).data.train.pipeline) if args.config else None
     load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
-    print(f"Command: `{' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}`")
-    print(f"Date: {date.today()}; {args.workers} workers, batch {args.batch_size}, median of {args.repeats} "
-          f"epochs; {os.cpu_count()} CPU cores{load}; augmentation: "
-          f"{[step['type'] for step in pipeline] if pipeline else 'none'}")
+    report.line(f"Command: `{' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}`")
+    report.line(f"Date: {date.today()}; {args.workers} workers, batch {args.batch_size}, median of {args.repeats} "
+                f"epochs; {os.cpu_count()} CPU cores{load}; augmentation: "
+                f"{[step['type'] for step in pipeline] if pipeline else 'none'}")
     with tempfile.TemporaryDirectory(prefix="segkit-bench-data-") as tmp:
         scratch = Path(tmp)
         demo = scratch / "demo"
         make_demo_dataset(demo, num_train=args.images, num_val=0, num_test=0, size=args.size,
                           objects_per_image=(6, 10), seed=0, progress=False)
-        print()
-        print(measure_set(f"demo {args.size}x{args.size}", demo, "train.json", "images", args, pipeline, scratch))
+        report.line()
+        report.line(measure_set(f"demo {args.size}x{args.size}", demo, "train.json", "images", args, pipeline,
+                                scratch, report))
         if args.ann:
-            print()
-            print(measure_set(Path(args.ann).name, Path(args.root), str(Path(args.ann).resolve()), ".", args,
-                              pipeline, scratch))
-        print()
-        print("### Mask file formats (demo masks)")
-        print()
+            report.line()
+            report.line(measure_set(Path(args.ann).name, Path(args.root), str(Path(args.ann).resolve()), ".", args,
+                                    pipeline, scratch))
+        report.line()
+        report.line("### Mask file formats (demo masks)")
+        report.line()
         reference = CocoSegDataset(demo, cache=False)
-        print(mask_formats(reference, scratch, args.repeats))
+        report.line(mask_formats(reference, scratch, args.repeats))
     return 0
 

@@ -14,6 +14,7 @@ import platform
 
 import torch
 
+from segkit.benchmarks.report import Report
 from segkit.benchmarks.timing import interleaved
 from segkit.errors import SegkitError
 from segkit.evaluation.evaluator import SegEvaluator
@@ -43,7 +44,8 @@ def make_batch(batch: int, size: int, classes: int, ignore_fraction: float, devi
     return pred.to(device), target.to(device)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, report: Report | None = None) -> int:
+    report = report or Report("eval")
     from torchmetrics.classification import MulticlassJaccardIndex
 
     device = torch.device(args.device)
@@ -75,13 +77,14 @@ def run(args: argparse.Namespace) -> int:
                           repeats=args.repeats)
     pixels = pred.numel()
     base = timings["torchmetrics MulticlassJaccardIndex"].median
-    print(f"# eval benchmark, {datetime.date.today()}: {args.batch}x{args.size}x{args.size} px, {args.classes} "
-          f"classes, {100 * args.ignore_fraction:.0f}% ignored, {device.type} ({platform.processor() or 'cpu'}, "
-          f"{torch.get_num_threads()} threads), torch {torch.__version__}, median of {args.repeats}")
-    print(f"identical confusion matrices; max per-class IoU difference {worst:.1e} (torchmetrics is float32)")
-    print("| candidate | median ms | Mpixel/s | speed-up |")
-    print("|---|---:|---:|---:|")
+    report.line(f"# eval benchmark, {datetime.date.today()}: {args.batch}x{args.size}x{args.size} px, {args.classes} "
+                f"classes, {100 * args.ignore_fraction:.0f}% ignored, {device.type} ({platform.processor() or 'cpu'}, "
+                f"{torch.get_num_threads()} threads), torch {torch.__version__}, median of {args.repeats}")
+    report.line(f"identical confusion matrices; max per-class IoU difference {worst:.1e} (torchmetrics is float32)")
+    report.line("| candidate | median ms | Mpixel/s | speed-up |")
+    report.line("|---|---:|---:|---:|")
     for name, timing in timings.items():
-        print(f"| {name} | {1000 * timing.median:.1f} | {pixels / timing.median / 1e6:.0f} | "
-              f"{base / timing.median:.1f}x |")
+        report.line(f"| {name} | {1000 * timing.median:.1f} | {pixels / timing.median / 1e6:.0f} | "
+                    f"{base / timing.median:.1f}x |")
+    report.ratio("SegEvaluator / torchmetrics time", timings["segkit SegEvaluator"].median / base, 1.0)
     return 0

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from segkit.benchmarks.report import Report
 from segkit.benchmarks.timing import interleaved, ratio_table
 from segkit.errors import SegkitError
 from segkit.losses.boundary_weights import boundary_mask
@@ -54,7 +55,8 @@ def forward_backward(loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tenso
     return step
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, report: Report | None = None) -> int:
+    report = report or Report("loss")
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SegkitError(f"--device {args.device}: CUDA is not available here; use --device cpu")
@@ -76,11 +78,12 @@ def run(args: argparse.Namespace) -> int:
     load = ""
     if hasattr(os, "getloadavg"):
         load = f", load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-    print(f"batch {tuple(logits.shape)} on {device}, {torch.get_num_threads()} threads{load}, "
-          f"{100 * (1 - valid.float().mean()):.1f}% ignored, {100 * boundary_fraction(target):.1f}% boundary "
-          f"pixels, repeats {args.repeats}")
-    print(ratio_table(results, baseline="CrossEntropy"))
+    report.line(f"batch {tuple(logits.shape)} on {device}, {torch.get_num_threads()} threads{load}, "
+                f"{100 * (1 - valid.float().mean()):.1f}% ignored, {100 * boundary_fraction(target):.1f}% boundary "
+                f"pixels, repeats {args.repeats}")
+    report.line(ratio_table(results, baseline="CrossEntropy"))
     ratio = results["BoundaryFocal"].median / results["CrossEntropy"].median
     verdict = "meets" if ratio <= GOAL else "misses"
-    print(f"BoundaryFocal / CrossEntropy = {ratio:.2f}x ({verdict} the <= {GOAL}x goal)")
+    report.line(f"BoundaryFocal / CrossEntropy = {ratio:.2f}x ({verdict} the <= {GOAL}x goal)")
+    report.ratio("BoundaryFocal / CrossEntropy", ratio, GOAL)
     return 0

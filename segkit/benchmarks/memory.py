@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from segkit.benchmarks.report import Report
 from segkit.config import Config
 from segkit.config_schema import DEFAULTS
 from segkit.data.loader import build_dataloader, build_dataset
@@ -160,8 +161,8 @@ def _mb(value: int) -> str:
     return f"{value / 2**20:.0f}"
 
 
-def report(tracks: dict[str, Track]) -> tuple[str, str]:
-    """The markdown table and the verdict line."""
+def memory_table(tracks: dict[str, Track]) -> tuple[str, str, float]:
+    """The markdown table, the verdict line, and the workers' USS growth as a fraction of the parent's RSS."""
     rows = ["| process | RSS first MB | RSS peak MB | RSS last MB | USS first MB | USS peak MB | USS last MB |",
             "|---|---:|---:|---:|---:|---:|---:|"]
     for name, track in tracks.items():
@@ -174,12 +175,14 @@ def report(tracks: dict[str, Track]) -> tuple[str, str]:
         growth = sum(t.last[k] - t.first[k] for t in workers)
         verdict = "met" if growth < GOAL * parent else "MISSED"
         parts.append(f"{label} {growth / 2**20:+.0f} MB = {100 * growth / parent:.1f}% ({verdict})")
+        fraction = growth / parent
     verdict = (f"Workers' growth from the first to the last batch, summed over {len(workers)} workers, against the "
                f"parent's {_mb(parent)} MB RSS: " + "; ".join(parts) + f"; goal < {100 * GOAL:.0f}%.")
-    return "\n".join(rows), verdict
+    return "\n".join(rows), verdict, fraction
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, report: Report | None = None) -> int:
+    report = report or Report("memory")
     if not os.path.exists(f"/proc/{os.getpid()}/smaps_rollup"):
         raise SegkitError("tools/benchmark.py memory reads /proc/<pid>/smaps_rollup: it needs Linux 4.14 or newer")
     for flag in ("images", "objects", "vertices", "workers", "batch_size", "epochs", "sample_every"):
@@ -188,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     if args.vertices < 3:
         raise SegkitError(f"--vertices must be at least 3 (a polygon), got {args.vertices}")
     load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
-    print(f"Command: `{' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}`")
+    report.line(f"Command: `{' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}`")
     with tempfile.TemporaryDirectory(prefix="segkit-bench-memory-") as tmp:
         root, cache_dir = Path(tmp) / "coco", Path(tmp) / "masks"
         write_synthetic_coco(root, args.images, args.objects, args.vertices, args.size)
@@ -200,12 +203,13 @@ def run(args: argparse.Namespace) -> int:
             raise SegkitError(f"warming the mask cache failed (exit code {warmer.exitcode})")
         json_mb = (root / "train.json").stat().st_size / 2**20
         tracks, seconds, batches = measure(cfg, args.epochs, args.sample_every)
-    table, verdict = report(tracks)
-    print(f"Date: {date.today()}; {args.images} images, {json_mb:.0f} MB json, {args.workers} workers, batch "
-          f"{args.batch_size}, {args.epochs} epochs ({batches} batches in {seconds:.0f} s); {os.cpu_count()} CPU "
-          f"cores{load}")
-    print()
-    print(table)
-    print()
-    print(verdict)
+    table, verdict, uss_growth = memory_table(tracks)
+    report.line(f"Date: {date.today()}; {args.images} images, {json_mb:.0f} MB json, {args.workers} workers, batch "
+                f"{args.batch_size}, {args.epochs} epochs ({batches} batches in {seconds:.0f} s); {os.cpu_count()} CPU "
+                f"cores{load}")
+    report.line()
+    report.line(table)
+    report.line()
+    report.line(verdict)
+    report.ratio(f"workers' memory growth / parent RSS ({args.images} images)", uss_growth, GOAL)
     return 0

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from segkit.benchmarks.report import Report
 from segkit.benchmarks.timing import measure
 from segkit.models.builder import build_model
 
@@ -45,15 +46,16 @@ def forward_seconds(model: nn.Module, images: torch.Tensor, repeats: int) -> flo
         return measure(type(model).__name__, lambda: model(images), repeats=repeats).median
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, report: Report | None = None) -> int:
+    report = report or Report("models")
     if args.threads:
         torch.set_num_threads(args.threads)
     images = torch.randn(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
     has_load = hasattr(os, "getloadavg")
     load = f", load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores" if has_load else ""
-    print(f"input {tuple(images.shape)} on cpu, {torch.get_num_threads()} threads{load}, "
-          f"median of {args.repeats} after 1 warm-up, {args.classes} classes")
-    print("| architecture | encoder | params | CPU forward ms |\n|---|---|---:|---:|")
+    report.line(f"input {tuple(images.shape)} on cpu, {torch.get_num_threads()} threads{load}, "
+                f"median of {args.repeats} after 1 warm-up, {args.classes} classes")
+    report.line("| architecture | encoder | params | CPU forward ms |\n|---|---|---:|---:|")
     for cfg in ARCHITECTURES:
         if args.only and cfg["type"] not in args.only:
             continue
@@ -61,5 +63,5 @@ def run(args: argparse.Namespace) -> int:
         params = sum(p.numel() for p in model.parameters())
         seconds = forward_seconds(model, images, args.repeats)
         encoder = cfg.get("encoder_name") or cfg["backbone"]
-        print(f"| {cfg['type']} | {encoder} | {params / 1e6:.1f} M | {1000 * seconds:.0f} |", flush=True)
+        report.line(f"| {cfg['type']} | {encoder} | {params / 1e6:.1f} M | {1000 * seconds:.0f} |")
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from segkit.benchmarks.report import Report
 from segkit.benchmarks.timing import interleaved, ratio_table
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, report: Report | None = None) -> int:
+    report = report or Report("trainer")
     from segkit.config import load_config
     from segkit.data.demo import make_demo_dataset
     from segkit.engine.trainer import Trainer
@@ -70,8 +72,9 @@ def run(args: argparse.Namespace) -> int:
         candidates = {"bare PyTorch loop": bare_step, "segkit Trainer.run_step": segkit_step}
         results = interleaved(candidates, repeats=args.repeats, warmup=2, setup=same_start)
     ratio = results["segkit Trainer.run_step"].median / results["bare PyTorch loop"].median
-    print(f"Trainer step, Unet {args.encoder}, batch {args.batch}x3x{args.size}x{args.size}, {args.device}, "
-          f"{datetime.date.today()}")
-    print(ratio_table(results, "bare PyTorch loop"))
-    print(f"segkit / bare = {ratio:.3f}x")
+    report.line(f"Trainer step, Unet {args.encoder}, batch {args.batch}x3x{args.size}x{args.size}, {args.device}, "
+                f"{datetime.date.today()}")
+    report.line(ratio_table(results, "bare PyTorch loop"))
+    report.line(f"segkit / bare = {ratio:.3f}x")
+    report.ratio(f"Trainer step / bare loop ({args.device})", ratio, 1.05)
     return 0

@@ -25,6 +25,7 @@ import torch
 import ttach
 from torch import nn
 
+from segkit.benchmarks.report import Report
 from segkit.benchmarks.timing import interleaved, ratio_table
 from segkit.errors import SegkitError
 from segkit.inference.predictor import default_batch_size
@@ -56,7 +57,7 @@ def _model_config(encoder: str) -> dict:
     return dict(type="Unet", encoder_name=encoder, encoder_weights=None)
 
 
-def _timings(args: argparse.Namespace, device: torch.device) -> dict:
+def _timings(args: argparse.Namespace, device: torch.device, report: Report) -> dict:
     from segkit.inference.predictor import Member, Predictor
     from segkit.inference.tta import TTASpec
     from segkit.models.builder import build_model
@@ -88,7 +89,7 @@ def _timings(args: argparse.Namespace, device: torch.device) -> dict:
                 if gap > 1e-5 or not same:
                     raise SegkitError(f"segkit and ttach {mode} differ (max |p| gap {gap:.1e}, same labels: {same}); "
                                       "the benchmark is void")
-            print(f"{mode}: same probabilities as ttach (max difference {gap:.1e}), same labels")
+            report.line(f"{mode}: same probabilities as ttach (max difference {gap:.1e}), same labels")
 
         candidates = {
             "bare forward": lambda: model(normalised),
@@ -137,23 +138,27 @@ def _peak_rss_mb(checkpoint: Path, folder: Path, out: Path) -> float:
     return int(line.split()[1]) / 1024  # Linux reports kilobytes
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, report: Report | None = None) -> int:
+    report = report or Report("tta")
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SegkitError("--device cuda but CUDA is not available here; use --device cpu")
     load = f", load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores" if hasattr(os, "getloadavg") else ""
-    print(f"# tta benchmark, {datetime.datetime.now():%Y-%m-%d %H:%M}: Unet {args.encoder}, {CLASSES} classes, "
-          f"batch {args.batch}x3x{args.size}x{args.size}, {device.type} ({torch.get_num_threads()} threads{load}), "
-          f"torch {torch.__version__}, interleaved median of {args.repeats}; segkit at {default_batch_size(device)} "
-          "inputs per forward (its default here)")
-    results = _timings(args, device)
-    print(ratio_table(results, "bare forward"))
+    report.line(f"# tta benchmark, {datetime.datetime.now():%Y-%m-%d %H:%M}: Unet {args.encoder}, {CLASSES} "
+                f"classes, batch {args.batch}x3x{args.size}x{args.size}, {device.type} "
+                f"({torch.get_num_threads()} threads{load}), torch {torch.__version__}, interleaved median of "
+                f"{args.repeats}; segkit at {default_batch_size(device)} inputs per forward (its default here)")
+    results = _timings(args, device, report)
+    report.line(ratio_table(results, "bare forward"))
     med = {name: timing.median for name, timing in results.items()}
     overhead = med["segkit Predictor, no TTA"] / med["bare forward"]
-    print(f"overhead: segkit Predictor (no TTA) / bare forward = {overhead:.3f}x (target <= 1.10)")
-    print(f"segkit flip / ttach flip = {med['segkit flip'] / med['ttach flip']:.3f}x (target <= 1.00); "
-          f"segkit d4 / ttach d4 = {med['segkit d4'] / med['ttach d4']:.3f}x")
-    print(f"segkit flip / two plain forwards = {med['segkit flip'] / med['two plain forwards']:.3f}x (target <= 1.15)")
+    ratios = {"Predictor (no TTA) / bare forward": (overhead, 1.10),
+              "segkit flip / ttach flip": (med["segkit flip"] / med["ttach flip"], 1.00),
+              "segkit d4 / ttach d4": (med["segkit d4"] / med["ttach d4"], None),
+              "segkit flip / two plain forwards": (med["segkit flip"] / med["two plain forwards"], 1.15)}
+    for what, (value, target) in ratios.items():
+        report.line(f"{what} = {value:.3f}x" + (f" (target <= {target:.2f})" if target else ""))
+        report.ratio(what, value, target)
 
     few, many = args.memory_images
     if few and many:
@@ -164,6 +169,7 @@ def run(args: argparse.Namespace) -> int:
             for count in (few, many):
                 _write_inputs(tmp / f"in{count}", count)
                 rss[count] = _peak_rss_mb(tmp / "model.pth", tmp / f"in{count}", tmp / f"out{count}")
-        print(f"peak RSS of infer-tta (flip, submission + PNGs, 64 px images, CPU): {few} images {rss[few]:.0f} MB, "
-              f"{many} images {rss[many]:.0f} MB ({rss[many] / rss[few]:.3f}x)")
+        report.ratio(f"peak RSS {many} / {few} images", rss[many] / rss[few], 1.05)
+        report.line(f"peak RSS of infer-tta (flip, submission + PNGs, 64 px images, CPU): {few} images "
+                    f"{rss[few]:.0f} MB, {many} images {rss[many]:.0f} MB ({rss[many] / rss[few]:.3f}x)")
     return 0

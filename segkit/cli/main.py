@@ -9,6 +9,7 @@ from collections.abc import Sequence
 COMMANDS = {
     "train": "segkit.cli.train",
     "test": "segkit.cli.test",
+    "train-kfold": "segkit.cli.train_kfold",
     "infer-tta": "segkit.cli.infer_tta",
     "pseudo-label": "segkit.cli.pseudo_label",
     "make-demo-data": "segkit.cli.make_demo_data",

@@ -19,6 +19,7 @@ from segkit.engine.checkpoint import save_checkpoint
 from segkit.engine.dist import average_buffers
 from segkit.engine.optim import report_metric
 from segkit.errors import SegkitError
+from segkit.losses.base import serial_on_cpu
 
 if TYPE_CHECKING:
     from segkit.engine.trainer import Trainer
@@ -137,6 +138,7 @@ class EMAHook(Hook):
         self.model = copy.deepcopy(model).requires_grad_(False)
         self.updates = 0
         pairs = list(zip(_tensors(self.model), _tensors(model), strict=True))
+        self.device = pairs[0][0].device if pairs else torch.device("cpu")
         self._floats = ([a for a, _ in pairs if a.is_floating_point()], [b for a, b in pairs if a.is_floating_point()])
         self._others = ([a for a, _ in pairs if not a.is_floating_point()],
                         [b for a, b in pairs if not a.is_floating_point()])
@@ -144,12 +146,13 @@ class EMAHook(Hook):
     @torch.no_grad()
     def after_step(self, trainer: Trainer) -> None:
         averaged, current = self._floats
-        if self.updates == 0:
-            torch._foreach_copy_(averaged, current)
-        elif averaged:
-            torch._foreach_lerp_(averaged, current, 1.0 - self.decay)
-        if self._others[0]:
-            torch._foreach_copy_(*self._others)
+        with serial_on_cpu(self.device):  # small ops over many tensors: see serial_on_cpu
+            if self.updates == 0:
+                torch._foreach_copy_(averaged, current)
+            elif averaged:
+                torch._foreach_lerp_(averaged, current, 1.0 - self.decay)
+            if self._others[0]:
+                torch._foreach_copy_(*self._others)
         self.updates += 1
 
     def state_dict(self) -> dict[str, Any]:

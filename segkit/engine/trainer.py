@@ -35,6 +35,7 @@ from segkit.engine.work_dir import append_metrics, copy_skip_reports, keep_metri
 from segkit.errors import SegkitError
 from segkit.evaluation.evaluator import SegEvaluator
 from segkit.evaluation.report import format_table
+from segkit.losses.base import serial_on_cpu
 from segkit.models.builder import build_model
 from segkit.registry import LOSSES, SCHEDULERS, check_kwargs
 
@@ -183,7 +184,8 @@ class Trainer:
         factor = torch.where(global_normaliser > 0,
                              divisor * self.dist.world_size / global_normaliser.clamp(min=_TINY), 0.0)
         grads = [p.grad for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
-        torch._foreach_mul_(grads, factor)
+        with serial_on_cpu(self.device):  # one pass over the gradients; see serial_on_cpu for why on one thread
+            torch._foreach_mul_(grads, factor)
         if self.cfg.train.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
         self.scaler.step(self.optimizer)  # sync-free with fp16 only for fused optimizers (see build_optimizer)
