@@ -228,9 +228,10 @@ def _run(args: argparse.Namespace, cfg: Config, source: ImageSource, predictor: 
             if stats.images == 0:
                 raise SegkitError(f"--input {args.input}: no image could be decoded ({len(source.skipped)} skipped)")
             if args.report:
-                how = describe(predictor.tta, predictor.window, len(args.checkpoints)) or "none"
+                how = describe(predictor.tta, predictor.window, len(args.checkpoints)) or "one view, whole image"
                 header = [str(out), f"teacher: {', '.join(args.checkpoints)}",
-                          f"input: {args.input} ({stats.images} images)", f"rule: {rule.describe()}", f"TTA: {how}"]
+                          f"input: {args.input} ({stats.images} images)", f"rule: {rule.describe()}",
+                          f"predictions: {how}"]
                 staged = stage_report(args.report, stats, header, rule.min_area)
             writer.commit()
             for file in staged:

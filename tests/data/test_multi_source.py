@@ -170,3 +170,11 @@ def test_the_trainer_refuses_a_source_holding_a_validation_image_under_another_n
     with pytest.raises(SegkitError, match=r"4 of the 4 images of data.train.ann .* are validation images .*"
                                           r"the same file"):
         Trainer(same_file, tmp_path / "w2", torch.device("cpu"), progress=False)
+
+
+def test_k_fold_training_needs_one_training_json(tiny_config, second_demo, tmp_path):
+    from segkit.experiments.kfold_training import FoldPlan, prepare_folds
+
+    cfg = load_config(tiny_config(name="kfold.py", extra=two_sources(second_demo)))
+    with pytest.raises(SegkitError, match=r"kfold.py: k-fold training splits data.train.ann, not data.train.sources"):
+        prepare_folds(cfg, FoldPlan(root=tmp_path / "folds", folds=2))
