@@ -8,6 +8,7 @@ another name or in another folder is caught as well.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from typing import Any
 from segkit.data.file_hashes import FileHashes
 from segkit.data.mask_cache import default_cache_dir
 from segkit.errors import SegkitError
+
+_log = logging.getLogger("segkit.data")
 
 
 @dataclass(frozen=True)
@@ -77,12 +80,20 @@ class HeldOut:
 
 
 def check_training_sources(train_set: Any, val_set: Any, data: Any, progress: bool = False) -> None:
-    """Refuse a training source (``data.train.ann`` or any of ``data.train.sources``) holding validation images."""
+    """Refuse a training source (``data.train.ann`` or any of ``data.train.sources``) holding validation images.
+
+    A source that *is* the validation json (the same file) is a deliberate choice, e.g. a smoke test on a
+    single annotated export, not a leak: it is named in a warning instead.
+    """
     parts = getattr(train_set, "parts", None) or [train_set]
     keys = getattr(train_set, "keys", None) or ["data.train.ann"]
     held_out = HeldOut(dataset_images(val_set, f"data.val.ann ({val_set.ann_file})"),
                        FileHashes(hash_cache_root(data), progress))
     for part, key in zip(parts, keys):
+        if Path(part.ann_file).resolve() == Path(val_set.ann_file).resolve():
+            _log.warning("%s and data.val.ann are the same json (%s): the validation score measures the fit to "
+                         "the training images, not generalisation", key, val_set.ann_file)
+            continue
         candidates = dataset_images(part, f"{key} ({part.ann_file})")
         leaks = held_out.leaks(candidates)
         if leaks:

@@ -94,6 +94,12 @@ def test_build_dataset_concatenates_the_sources_and_the_loader_draws_weighted_ep
     loader.sampler.set_epoch(0)
     batches = list(loader)
     assert all(batch["mask"].shape[1:] == (64, 64) for batch in batches)
+    ranks = [build_dataloader(cfg, "train", dataset, seed=cfg.train.seed, rank=r, world_size=2).sampler
+             for r in range(2)]
+    for sampler in (*ranks, loader.sampler):
+        sampler.set_epoch(3)
+    merged = [pair for step in zip(*ranks) for pair in step]
+    assert merged[:11] == list(loader.sampler) and len(merged) == 12  # the DDP loaders shard the same draws
 
 
 def test_copy_paste_takes_donors_from_every_source(tiny_config, second_demo):
@@ -166,10 +172,22 @@ def test_the_trainer_refuses_a_source_holding_a_validation_image_under_another_n
     assert text.startswith("1 of the 6 images of data.train.sources[1]")
     assert f"renamed.jpg is {val['images'][2]['file_name']}, the same content" in text
 
-    same_file = load_config(tiny_config(name="same.py", extra="data['train'].update(ann='val.json')\n"))
-    with pytest.raises(SegkitError, match=r"4 of the 4 images of data.train.ann .* are validation images .*"
+    images_of_val = tmp_path / "val_copy.json"  # another json listing the validation images themselves
+    kept = {img["id"] for img in val["images"][:3]}
+    images_of_val.write_text(json.dumps({**val, "images": val["images"][:3],
+                                         "annotations": [a for a in val["annotations"] if a["image_id"] in kept]}))
+    same_file = load_config(tiny_config(name="same.py", extra=f"data['train'].update(ann='{images_of_val}')\n"))
+    with pytest.raises(SegkitError, match=r"3 of the 3 images of data.train.ann .* are validation images .*"
                                           r"the same file"):
         Trainer(same_file, tmp_path / "w2", torch.device("cpu"), progress=False)
+
+
+def test_training_on_the_validation_json_itself_is_a_warning_not_a_leak(tiny_config, tmp_path):
+    from segkit.engine.trainer import Trainer
+
+    cfg = load_config(tiny_config(name="smoke.py", extra="data['train'].update(ann='val.json')\n"))
+    Trainer(cfg, tmp_path / "w", torch.device("cpu"), progress=False)
+    assert "data.train.ann and data.val.ann are the same json" in (tmp_path / "w" / "train.log").read_text()
 
 
 def test_k_fold_training_needs_one_training_json(tiny_config, second_demo, tmp_path):
