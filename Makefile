@@ -7,6 +7,8 @@ DEMO_DATA := data/demo
 DEMO_CONFIG := configs/demo_unet.py
 DEMO_WORK := work_dirs/demo_unet
 DEMO_KFOLD := work_dirs/demo_unet_kfold
+STUDENT_CONFIG := configs/demo_unet_pseudo.py
+STUDENT_WORK := work_dirs/demo_unet_pseudo
 
 .PHONY: install demo test lint clean
 
@@ -26,8 +28,10 @@ $(DEMO_DATA)/train.json: $(STAMP)
 # Data report and augmented samples, training (TensorBoard panels at every validation), then the best
 # checkpoint evaluated plain and with flip TTA, with one panel PNG per validation image, and finally the
 # unlabelled test split predicted by an ensemble of best.pth and last.pth with flip TTA: the submission CSV
-# plus index and colour PNG masks. Then a 2-fold run with its out-of-fold mIoU, and one table comparing the
-# runs (work_dirs/demo_compare.md, .png).
+# plus index and colour PNG masks. Then a 2-fold run with its out-of-fold mIoU; one pseudo-labelling round
+# (docs/pseudo_labels.md): best.pth with d4 TTA labels the test images (data/demo/pseudo.json + a report) and a
+# student trains on train + pseudo-labels for the teacher's epochs; and one table comparing the runs
+# (work_dirs/demo_compare.md, .png).
 demo: $(STAMP) $(DEMO_DATA)/train.json
 	$(PY) tools/analyze_dataset.py $(DEMO_DATA)/train.json $(DEMO_DATA)/val.json --out $(DEMO_WORK)/data_report
 	$(PY) tools/browse_dataset.py $(DEMO_CONFIG) --split train --num 8 --out $(DEMO_WORK)/browse
@@ -40,9 +44,12 @@ demo: $(STAMP) $(DEMO_DATA)/train.json
 		--submission $(DEMO_WORK)/submission.csv --save-png --save-color --overwrite
 	$(PY) tools/train_kfold.py $(DEMO_CONFIG) --folds 2 --work-dir $(DEMO_KFOLD) --overwrite --no-progress \
 		--set train.epochs=4
-	$(PY) tools/compare_runs.py $(DEMO_WORK) $(DEMO_KFOLD) --baseline $(DEMO_WORK) \
+	$(PY) tools/pseudo_label.py $(DEMO_CONFIG) $(DEMO_WORK)/checkpoints/best.pth --input $(DEMO_DATA)/test.json \
+		--out $(DEMO_DATA)/pseudo.json --tta d4 --threshold 0.7 --report $(DEMO_WORK)/pseudo_report.md --overwrite
+	$(PY) tools/train.py $(STUDENT_CONFIG) --work-dir $(STUDENT_WORK) --overwrite
+	$(PY) tools/compare_runs.py $(DEMO_WORK) $(DEMO_KFOLD) $(STUDENT_WORK) --baseline $(DEMO_WORK) \
 		--plot work_dirs/demo_compare.png --out work_dirs/demo_compare.md
-	@echo "Done: $(DEMO_WORK). Inspect with: $(VENV)/bin/tensorboard --logdir work_dirs"
+	@echo "Done: $(DEMO_WORK), $(STUDENT_WORK). Inspect with: $(VENV)/bin/tensorboard --logdir work_dirs"
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -21,7 +21,13 @@ HELP: dict[str, str] = {
     "work_dir": "output folder; `None` = `work_dirs/<config file stem>` (`--work-dir` wins)",
     "data.root": "dataset folder",
     "data.img_dir": "image folder under `root`; COCO `file_name` is relative to it",
-    "data.train.ann": "training COCO json under `root` (absolute paths work too)",
+    "data.train.ann": "training COCO json under `root` (absolute paths work too); `None` when `sources` lists the "
+                      "jsons",
+    "data.train.sources": "several training jsons: `[dict(ann=\"train.json\"), dict(ann=\"pseudo.json\", "
+                          "img_dir=\"images\", weight=0.5)]`; per source `ann` (required, under `root`), `img_dir` "
+                          "(under `root`, default `data.img_dir`), `weight` (default 1: each image drawn `weight` "
+                          "times per epoch on average); needs `ann=None`; same class list in every source "
+                          "([pseudo_labels.md](pseudo_labels.md#training-on-several-sources))",
     "data.train.pipeline": "albumentations transforms as dicts: `dict(type=\"HorizontalFlip\", p=0.5)`, nested "
                            "`transforms=[...]` for `OneOf`/`Compose`. No `Normalize`/`ToTensorV2`: segkit "
                            "normalises on the training device",

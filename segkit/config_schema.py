@@ -18,7 +18,8 @@ DEFAULTS: dict[str, Any] = dict(
     data=dict(
         root="data/trash",
         img_dir="images",
-        train=dict(ann="train.json", pipeline=[], cutmix=None, copy_paste=None),
+        # sources: None = the one json data.train.ann; or a list of dict(ann=..., img_dir=..., weight=...)
+        train=dict(ann="train.json", sources=None, pipeline=[], cutmix=None, copy_paste=None),
         val=dict(ann="val.json", pipeline=[]),
         test=dict(ann="test.json", pipeline=[]),
         batch_size=8,
@@ -105,6 +106,8 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "test.mode": (lambda v: v in ("whole", "slide"), "'whole' or 'slide'"),
     **{f"test.{k}": (lambda v: v is None or _positive_int(v), "a positive int or None") for k in ("crop", "stride")},
     "data.val_batch_size": (lambda v: v is None or _positive_int(v), "a positive int or None"),
+    "data.train.ann": (lambda v: v is None or (type(v) is str and v != ""), "a json path (str), or None with "
+                       "data.train.sources"),
     "data.num_workers": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
     "data.ignore_index": (lambda v: _is_int(v) and 0 <= v <= 255, "an int in 0..255 (masks are uint8)"),
     **{f"data.{s}.pipeline": (lambda v: isinstance(v, list | tuple), "a list") for s in _SPLITS},
@@ -120,6 +123,37 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "optimizer.lr": (lambda v: type(v) in (int, float) and v > 0, "a positive number"),
     **{f"{s}.type": (lambda v: type(v) is str and v != "", "a registered name (str)") for s in OPEN_SECTIONS},
 }
+
+
+# The keys of one data.train.sources entry and their defaults (None: data.img_dir).
+SOURCE_DEFAULTS: dict[str, Any] = dict(ann=None, img_dir=None, weight=1.0)
+_SOURCE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "ann": (lambda v: type(v) is str and v != "", "a json path (str)"),
+    "img_dir": (lambda v: v is None or (type(v) is str and v != ""), "a folder (str) or None"),
+    "weight": (lambda v: type(v) in (int, float) and v > 0 and v != float("inf"), "a positive number"),
+}
+
+
+def check_sources(value: Any, where: str, origin: str) -> None:
+    """``data.train.sources``: None or a non-empty list of dicts with a json ``ann`` and known keys only."""
+    if value is None:
+        return
+    if not isinstance(value, list | tuple) or not value:
+        raise SegkitError(f"{origin}: {where} must be None or a non-empty list like [dict(ann=\"train.json\"), "
+                          f"dict(ann=\"pseudo.json\", img_dir=\"test_images\", weight=0.5)], got {value!r:.60}")
+    for k, item in enumerate(value):
+        here = f"{where}[{k}]"
+        if not isinstance(item, Mapping):
+            raise SegkitError(f"{origin}: {here} must be a dict like dict(ann=\"train.json\"), got {item!r:.60}")
+        for key, entry in item.items():
+            if key not in SOURCE_DEFAULTS:
+                hint = closest(str(key), list(SOURCE_DEFAULTS)) or f" (keys: {', '.join(SOURCE_DEFAULTS)})"
+                raise SegkitError(f"{origin}: unknown key {f'{here}.{key}'!r}{hint}")
+            check, expected = _SOURCE_CHECKS[key]
+            if not check(entry):
+                raise SegkitError(f"{origin}: {here}.{key} must be {expected}, got {entry!r:.60}")
+        if "ann" not in item:
+            raise SegkitError(f"{origin}: {here} needs 'ann', the COCO json of that source")
 
 
 def check_section(values: Mapping[str, Any], schema: Mapping[str, Any], prefix: str, origin: str) -> None:
@@ -147,6 +181,9 @@ def check_section(values: Mapping[str, Any], schema: Mapping[str, Any], prefix: 
 
 def _check_values(values: Mapping[str, Any], prefix: str, origin: str) -> None:
     for key, value in values.items():
+        if f"{prefix}{key}" == "data.train.sources":
+            check_sources(value, "data.train.sources", origin)
+            continue
         check = _CHECKS.get(f"{prefix}{key}")
         if check and not check[0](value):
             raise SegkitError(f"{origin}: {prefix}{key} must be {check[1]}, got {value!r:.60}")

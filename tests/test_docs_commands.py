@@ -35,6 +35,10 @@ LAUNCHERS = ("python tools/", "segkit ", "torchrun ", "python -m torch.distribut
 NOT_RUN = ("tools/make_demo_data.py",)
 # The documented demo training: the sandbox runs it once, and the commands that read its run reuse it.
 TRAIN = "python tools/train.py configs/demo_unet.py --work-dir work_dirs/demo_unet --overwrite"
+# Likewise the documented pseudo-labelling of the demo test split: the student's training reads its json.
+PSEUDO = ("python tools/pseudo_label.py configs/demo_unet.py work_dirs/demo_unet/checkpoints/best.pth "
+          "--input data/demo/test.json --out data/demo/pseudo.json --tta d4 --threshold 0.7 --overwrite "
+          "--report work_dirs/demo_unet/pseudo_report.md")
 
 
 def documented_commands() -> list[tuple[str, str]]:
@@ -99,6 +103,8 @@ DEMO_COMMANDS = [(where, c) for where, c in COMMANDS_SHOWN if any(m in c for m i
 def test_the_docs_show_commands():
     assert len(COMMANDS_SHOWN) > 20 and len(DEMO_COMMANDS) >= 5
     assert TRAIN in [c for _, c in DEMO_COMMANDS], "docs/getting_started.md no longer shows the demo training"
+    assert PSEUDO.split() in [c.split() for _, c in DEMO_COMMANDS], \
+        "docs/pseudo_labels.md no longer shows the demo pseudo-labelling"
 
 
 @pytest.mark.parametrize(("where", "command"), COMMANDS_SHOWN, ids=[w for w, _ in COMMANDS_SHOWN])
@@ -120,8 +126,9 @@ def sandbox(tmp_path_factory) -> Path:
     for name in ("configs", "tools", "docs"):
         (root / name).symlink_to(REPO / name)
     make_demo_dataset(root / "data" / "demo", num_train=4, num_val=2, num_test=2, size=64, progress=False)
-    done = run(root, TRAIN)
-    assert done.returncode == 0, f"`{TRAIN}` failed in the sandbox:\n{done.stderr[-2000:]}"
+    for command in (TRAIN, PSEUDO):
+        done = run(root, command)
+        assert done.returncode == 0, f"`{command}` failed in the sandbox:\n{done.stderr[-2000:]}"
     return root
 
 
@@ -146,6 +153,11 @@ def test_demo_commands_run_as_written(where, command, sandbox, tmp_path):
     if command == TRAIN:  # the sandbox's own run: it succeeded, and left what the docs say it leaves
         for name in ("checkpoints/best.pth", "checkpoints/last.pth", "metrics.jsonl", "summary.json", "config.py"):
             assert (sandbox / "work_dirs" / "demo_unet" / name).is_file(), name
+        return
+    if command.split() == PSEUDO.split():  # run by the sandbox too (the student reads its json)
+        for name in ("data/demo/pseudo.json", "work_dirs/demo_unet/pseudo_report.md",
+                     "work_dirs/demo_unet/pseudo_report_confidence.png"):
+            assert (sandbox / name).is_file(), name
         return
     work = tmp_path / "repo"
     shutil.copytree(sandbox, work, symlinks=True, copy_function=_link_checkpoints)

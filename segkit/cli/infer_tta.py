@@ -108,7 +108,7 @@ def main(argv: list[str]) -> int:
     _check_outputs(args)
 
     from segkit.config import load_config
-    from segkit.data.classes import class_index_map
+    from segkit.data.classes import class_category_ids, class_index_map
     from segkit.inference.checkpoints import build_ensemble, predictor_for, read_checkpoints
     from segkit.inference.sources import open_source
     from segkit.inference.submission import check_row_names
@@ -123,10 +123,7 @@ def main(argv: list[str]) -> int:
     if source.categories is not None:
         expected, cat_to_index = class_index_map(source.categories, run_cfg.data.classes, where="data.classes")
     ensemble = build_ensemble(loaded, weights, expected, f"{args.input}'s categories")
-    category_ids = list(range(len(ensemble.classes)))
-    for cat_id, index in sorted(cat_to_index.items(), reverse=True):
-        if 0 < index < len(category_ids):
-            category_ids[index] = cat_id  # the smallest category id of a merged class
+    category_ids = class_category_ids(cat_to_index, len(ensemble.classes))
     if args.submission:
         check_row_names([image.name for image in source.images])
     predictor = predictor_for(ensemble, tta=spec, window=window, batch_size=forward_batch)

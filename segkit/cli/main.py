@@ -1,4 +1,4 @@
-"""The ``segkit`` console script: ``segkit train|test|infer-tta|make-demo-data ...``."""
+"""The ``segkit`` console script: ``segkit train|test|infer-tta|pseudo-label|make-demo-data ...``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ COMMANDS = {
     "test": "segkit.cli.test",
     "train-kfold": "segkit.cli.train_kfold",
     "infer-tta": "segkit.cli.infer_tta",
+    "pseudo-label": "segkit.cli.pseudo_label",
     "make-demo-data": "segkit.cli.make_demo_data",
     "benchmark": "segkit.cli.benchmark",
     "kfold-split": "segkit.cli.kfold_split",

@@ -65,6 +65,16 @@ def class_index_map(
     return names, cat_to_index
 
 
+def class_category_ids(cat_to_index: Mapping[int, int], num_classes: int) -> list[int]:
+    """The COCO category id that stands for each class index in written files: the smallest category id mapped
+    to it (a merged class); the index itself where no category maps to it (Background)."""
+    ids = list(range(num_classes))
+    for cat_id, index in sorted(cat_to_index.items(), reverse=True):
+        if 0 < index < num_classes:
+            ids[index] = cat_id
+    return ids
+
+
 def _category_names(categories: list[dict]) -> dict[int, str]:
     names_by_id: dict[int, str] = {}
     for pos, cat in enumerate(categories):

@@ -30,7 +30,7 @@ from segkit.data.classes import IGNORE_INDEX, check_ignore_index, class_index_ma
 from segkit.data.coco_checks import ON_BAD, check_coco
 from segkit.data.json_file import read_json_object
 from segkit.data.mask_cache import MaskCache, default_cache_dir, mask_key
-from segkit.data.masks import CROWD_MODES, OVERLAP_POLICIES, rasterize
+from segkit.data.masks import CROWD_MODES, IGNORE_REGION, OVERLAP_POLICIES, rasterize
 from segkit.data.serialized import RecordsById, SerializedList
 from segkit.data.transforms import build_pipeline
 from segkit.errors import SegkitError
@@ -43,7 +43,9 @@ class CocoSegDataset(Dataset):
 
     ``classes``, ``overlap``, ``crowd``, ``ignore_index``, ``on_bad_annotation``, ``cache`` and ``cache_dir``
     are the ``data.*`` config keys of the same names (see docs/data.md). ``report`` is where a skip report goes;
-    by default it is written next to the mask cache, and its path is ``dataset.skip_report``.
+    by default it is written next to the mask cache, and its path is ``dataset.skip_report``. ``where`` is the
+    config key of the json (``data.train``, ``data.train.sources[1]``), ``img_dir_key`` the one of its image
+    folder (default ``data.img_dir``), for error messages.
     """
 
     def __init__(
@@ -62,11 +64,13 @@ class CocoSegDataset(Dataset):
         cache: bool = True,
         cache_dir: str | Path | None = None,
         report: str | Path | None = None,
+        img_dir_key: str | None = None,
     ) -> None:
-        section = where.rpartition(".")[0]
+        section = where.split(".")[0] if "." in where else ""  # "data" of "data.train" or "data.train.sources[1]"
         key = {k: f"{section}.{k}" if section else k for k in (
             "root", "img_dir", "classes", "overlap", "crowd", "ignore_index", "on_bad_annotation", "cache",
             "cache_dir")}
+        key["img_dir"] = img_dir_key or key["img_dir"]
         self.ignore_index = check_ignore_index(ignore_index, key["ignore_index"])
         _check_choice(overlap, OVERLAP_POLICIES, key["overlap"])
         _check_choice(crowd, CROWD_MODES, key["crowd"])
@@ -114,8 +118,8 @@ class CocoSegDataset(Dataset):
         anns = [checked.anns_by_image.get(info["id"], []) for info in checked.images]
         # Keys hashed once here: workers inherit the array instead of hashing (and holding) their own.
         self._mask_keys = None if self.cache is None else np.array(
-            [mask_key(a, info["height"], info["width"], self.cat_to_index, overlap, crowd, self.ignore_index)
-             for a, info in zip(anns, checked.images)], dtype="S32")
+            [mask_key(a, info["height"], info["width"], self.cat_to_index, overlap, crowd, self.ignore_index,
+                      info.get(IGNORE_REGION)) for a, info in zip(anns, checked.images)], dtype="S32")
         self.images = SerializedList(checked.images)  # images[i] is the json's image record (a fresh dict)
         self._annotations = SerializedList(anns)
         self.anns_by_image = RecordsById([info["id"] for info in checked.images], self._annotations)
@@ -168,22 +172,25 @@ class CocoSegDataset(Dataset):
         """The checked annotations of the ``i``-th image, in json order (fresh objects on every call)."""
         return self._annotations[i]
 
+    def annotation_classes(self, i: int) -> list[int]:
+        """The class index of each of the ``i``-th image's annotations, in json order."""
+        return [self.cat_to_index[ann["category_id"]] for ann in self.annotations(i)]
+
     def mask(self, i: int) -> np.ndarray:
         """The image's class mask, from the cache when it holds one (without decoding the image)."""
         info = self.images[i]
-        height, width = info["height"], info["width"]
         if self._mask_keys is None:
-            return self._rasterize(i, height, width)
+            return self._rasterize(i, info)
         key = self._mask_keys[i].decode("ascii")
-        mask = self.cache.load(key, height, width)
+        mask = self.cache.load(key, info["height"], info["width"])
         if mask is None:
-            mask = self._rasterize(i, height, width)
+            mask = self._rasterize(i, info)
             self.cache.save(key, mask)
         return mask
 
-    def _rasterize(self, i: int, height: int, width: int) -> np.ndarray:
-        return rasterize(self.annotations(i), height, width, self.cat_to_index, self.overlap, self.crowd,
-                         self.ignore_index)
+    def _rasterize(self, i: int, info: dict[str, Any]) -> np.ndarray:
+        return rasterize(self.annotations(i), info["height"], info["width"], self.cat_to_index, self.overlap,
+                         self.crowd, self.ignore_index, info.get(IGNORE_REGION))
 
     @staticmethod
     def _open_cache(root: Path, explicit: bool, where: str) -> MaskCache | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from segkit.data.masks import segmentation_problem
+from segkit.data.masks import IGNORE_REGION, ignore_region_problem, segmentation_problem
 from segkit.data.json_file import is_int
 from segkit.errors import SegkitError
 
@@ -121,6 +121,9 @@ def _checked_images(images: list[Any], triage: _Triage, img_root: Path, img_dir_
         elif size != (img["width"], img["height"]):
             triage.bad(f"{img_root / img['file_name']} is {size[0]}x{size[1]} (WxH) but the json says "
                        f"{img['width']}x{img['height']}", image_id=img["id"])
+        elif IGNORE_REGION in img and (problem := ignore_region_problem(img[IGNORE_REGION], img["height"],
+                                                                        img["width"])):
+            triage.bad(f"{img['file_name']!r} has a malformed {IGNORE_REGION}: {problem}", image_id=img["id"])
         else:
             usable.append(img)
     return usable

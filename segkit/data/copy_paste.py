@@ -33,7 +33,8 @@ _log = logging.getLogger("segkit.data")
 
 
 class CopyPaste(Dataset):
-    """Wraps a dataset with ``load_raw(i)``/``to_sample(image, mask, info)`` (``CocoSegDataset``).
+    """Wraps a dataset with ``load_raw(i)``/``to_sample(image, mask, info)``, ``annotations(i)`` and
+    ``annotation_classes(i)`` (``CocoSegDataset``, or several training sources as one ``SourceSet``).
 
     With probability ``p`` a sample gets between 1 and ``max_objects`` objects, each of a class drawn
     uniformly from ``classes`` (names from ``dataset.classes``) and taken from a random other image that
@@ -81,8 +82,8 @@ class CopyPaste(Dataset):
         class_id = usable[int(rng.integers(len(usable)))]
         choices = self.donors[class_id][self.donors[class_id][:, 0] != i]
         donor_pos, k = (int(v) for v in choices[int(rng.integers(len(choices)))])
-        donor_image, donor_mask, info = self.dataset.load_raw(donor_pos)
-        ann = self.dataset.anns_by_image[info["id"]][k]
+        donor_image, donor_mask, _ = self.dataset.load_raw(donor_pos)
+        ann = self.dataset.annotations(donor_pos)[k]
         cut = _crop_object(donor_image, donor_mask, class_id, ann)
         if cut is None:  # hidden entirely under other objects
             return
@@ -129,11 +130,9 @@ def _donor_index(dataset: Any, class_ids: list[int]) -> dict[int, np.ndarray]:
     """Per class: ``(image position, annotation position in that image)`` rows of every non-crowd annotation of
     that class, as int64 arrays (no Python objects for DataLoader workers to copy, see ``segkit.data.serialized``)."""
     donors: dict[int, list[tuple[int, int]]] = {c: [] for c in class_ids}
-    wanted = {cat: idx for cat, idx in dataset.cat_to_index.items() if idx in donors}
-    for pos, info in enumerate(dataset.images):
-        for k, ann in enumerate(dataset.anns_by_image.get(info["id"], [])):
-            index = wanted.get(ann.get("category_id"))
-            if index is not None and not ann.get("iscrowd"):
+    for pos in range(len(dataset)):
+        for k, (ann, index) in enumerate(zip(dataset.annotations(pos), dataset.annotation_classes(pos))):
+            if index in donors and not ann.get("iscrowd"):
                 donors[index].append((pos, k))
     return {c: np.array(rows, dtype=np.int64).reshape(-1, 2) for c, rows in donors.items()}
 

@@ -11,22 +11,36 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from segkit.data.coco import CocoSegDataset
 from segkit.data.copy_paste import CopyPaste, wrap_copy_paste
-from segkit.data.sampling import EpochSampler, SeededSamples
+from segkit.data.multi_source import SourceSet, source_specs
+from segkit.data.sampling import SeededSamples, epoch_sampler
+from segkit.data.transforms import build_pipeline
 from segkit.errors import SegkitError
 
 
-def build_dataset(cfg: Any, split: str) -> CocoSegDataset | CopyPaste:
+def build_dataset(cfg: Any, split: str) -> CocoSegDataset | SourceSet | CopyPaste:
     """``split`` is ``train``, ``val`` or ``test``; its ``data.<split>`` section names the annotation file.
 
-    The training split is wrapped in copy-paste when ``data.train.copy_paste`` is set.
+    The training split is a :class:`SourceSet` when ``data.train.sources`` lists several jsons, and is wrapped
+    in copy-paste when ``data.train.copy_paste`` is set.
     """
     data, section = cfg.data, cfg.data[split]
-    dataset = CocoSegDataset(root=data.root, ann=section.ann, img_dir=data.img_dir, pipeline=section.pipeline or None,
-                             test_mode=split == "test", where=f"data.{split}", classes=data.classes,
-                             overlap=data.overlap, crowd=data.crowd, ignore_index=data.ignore_index,
-                             on_bad_annotation=data.on_bad_annotation,
-                             cache=data.cache, cache_dir=data.cache_dir)
-    return wrap_copy_paste(dataset, section.copy_paste) if split == "train" else dataset
+    shared = dict(root=data.root, classes=data.classes, overlap=data.overlap, crowd=data.crowd,
+                  ignore_index=data.ignore_index, on_bad_annotation=data.on_bad_annotation, cache=data.cache,
+                  cache_dir=data.cache_dir)
+    if split != "train":
+        return CocoSegDataset(ann=section.ann, img_dir=data.img_dir, pipeline=section.pipeline or None,
+                              test_mode=split == "test", where=f"data.{split}", **shared)
+    specs = source_specs(data, cfg.source or "the config")
+    if not section.get("sources"):
+        dataset = CocoSegDataset(ann=section.ann, img_dir=data.img_dir, pipeline=section.pipeline or None,
+                                 where="data.train", **shared)
+    else:
+        pipeline = build_pipeline(section.pipeline or None, where="data.train.pipeline",
+                                  ignore_index=data.ignore_index)
+        parts = [CocoSegDataset(ann=spec.ann, img_dir=spec.img_dir, where=spec.key, img_dir_key=spec.img_dir_key,
+                                **shared) for spec in specs]
+        dataset = SourceSet(parts, [spec.weight for spec in specs], [spec.key for spec in specs], pipeline)
+    return wrap_copy_paste(dataset, section.copy_paste)
 
 
 def _init_worker(_: int) -> None:
@@ -49,7 +63,8 @@ def collate(where: str):
 
 def build_dataloader(cfg: Any, split: str, dataset: Dataset | None = None, seed: int = 0,
                      device: torch.device | None = None, rank: int = 0, world_size: int = 1) -> DataLoader:
-    """Training loaders shuffle per epoch (``loader.sampler.set_epoch``); evaluation loaders keep file order.
+    """Training loaders shuffle per epoch (``loader.sampler.set_epoch``), weighting several sources by their
+    ``weight``; evaluation loaders keep file order.
 
     Every sample is seeded from (seed, epoch, index) by ``SeededSamples``, so training workers can stay alive
     across epochs (persistent) without making augmentation depend on which worker built which sample.
@@ -60,7 +75,7 @@ def build_dataloader(cfg: Any, split: str, dataset: Dataset | None = None, seed:
     training = split == "train"
     batch_size = cfg.data.batch_size if training else (cfg.data.val_batch_size or 1)
     workers = cfg.data.num_workers
-    sampler = EpochSampler(len(dataset), shuffle=training, seed=seed, rank=rank, world_size=world_size)
+    sampler = epoch_sampler(dataset, shuffle=training, seed=seed, rank=rank, world_size=world_size)
     return DataLoader(
         SeededSamples(dataset),
         batch_size=batch_size,

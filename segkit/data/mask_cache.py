@@ -1,8 +1,8 @@
 """Rasterised class masks on disk, shared by DataLoader workers, DDP ranks and later runs.
 
 A mask is filed under a hash of everything it depends on: the image's annotations (category, crowd flag,
-segmentation, in json order), its size, the category -> index mapping, the overlap policy, the crowd mode,
-the ignore index and the file format version. Changing any of them changes the key, so a stale mask is never read; old
+segmentation, in json order), its size, its ``ignore_rle`` region (pseudo-labels), the category -> index mapping,
+the overlap policy, the crowd mode, the ignore index and the file format version. Changing any of them changes the key, so a stale mask is never read; old
 files are simply no longer used (delete the folder whenever you like).
 
 Files are row-major run-length encodings (``.skm``: a 16-byte header, uint32 run lengths, uint8 values):
@@ -49,12 +49,15 @@ def mask_key(
     overlap: str,
     crowd: str,
     ignore_index: int = IGNORE_INDEX,
+    ignore_region: dict | None = None,
 ) -> str:
-    """The content hash a mask is filed under."""
+    """The content hash a mask is filed under (``ignore_region``: the image's ``ignore_rle``, if any)."""
     content = [
         FORMAT_VERSION, height, width, overlap, crowd, ignore_index, sorted(cat_to_index.items()),
         [[ann.get("category_id"), ann.get("iscrowd", 0), ann.get("segmentation")] for ann in anns],
     ]
+    if ignore_region is not None:  # appended only when present: the keys of every other mask stay as they were
+        content.append(ignore_region)
     text = json.dumps(content, separators=(",", ":"), default=str)
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 

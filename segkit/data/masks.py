@@ -15,7 +15,9 @@ Ties keep json order (the sorts are stable). Category indices come from ``segkit
 the category is dropped (not painted), the ignore index (``data.ignore_index``, 255 by default) takes part
 in the policy like any class. With ``crowd="ignore"``, ``iscrowd`` regions become the ignore index only where
 no other annotation lies (beneath every
-object, whatever the policy). Every region is decoded and painted only inside its bounding box
+object, whatever the policy). An image record's ``ignore_rle`` (:data:`IGNORE_REGION`, an RLE of the image's
+size; written by ``tools/pseudo_label.py`` for its unconfident pixels) is painted with the ignore index last,
+over everything. Every region is decoded and painted only inside its bounding box
 (``segkit.data.rle``), with OpenCV's masked copies, so a small object costs little even in a large photo.
 """
 
@@ -36,6 +38,7 @@ from segkit.errors import SegkitError
 
 OVERLAP_POLICIES = ("area_desc", "max_class", "poly_len_asc", "annotation_order")
 CROWD_MODES = ("paint", "ignore")
+IGNORE_REGION = "ignore_rle"  # image-record field: an RLE of pixels that are data.ignore_index whatever is annotated
 
 
 def segmentation_problem(ann: dict, height: int, width: int) -> str | None:
@@ -51,6 +54,13 @@ def segmentation_problem(ann: dict, height: int, width: int) -> str | None:
     except _Malformed as err:
         return str(err)
     return None
+
+
+def ignore_region_problem(region: Any, height: int, width: int) -> str | None:
+    """Why an image record's ``ignore_rle`` is unusable at ``height x width``, or None if it is a valid RLE."""
+    if not isinstance(region, dict):
+        return f"expected an RLE dict with 'counts' and 'size', got {type(region).__name__}"
+    return segmentation_problem({"segmentation": region}, height, width)
 
 
 def annotation_runs(anns: Sequence[dict], height: int, width: int) -> list[np.ndarray]:
@@ -115,8 +125,10 @@ def rasterize(
     overlap: str = "area_desc",
     crowd: str = "paint",
     ignore_index: int = IGNORE_INDEX,
+    ignore_region: dict | None = None,
 ) -> np.ndarray:
-    """Paint the annotations into a ``(height, width)`` uint8 class mask, 0 where nothing is annotated."""
+    """Paint the annotations into a ``(height, width)`` uint8 class mask, 0 where nothing is annotated;
+    ``ignore_region`` (an image's ``ignore_rle``) becomes ``ignore_index`` on top of everything."""
     if overlap not in OVERLAP_POLICIES:
         raise SegkitError(f"overlap policy {overlap!r} is not one of {', '.join(OVERLAP_POLICIES)}")
     if crowd not in CROWD_MODES:
@@ -146,6 +158,13 @@ def rasterize(
     for y0, x0, region in crowds:
         box = mask[y0 : y0 + region.shape[0], x0 : x0 + region.shape[1]]
         cv2.copyTo(region, ((region != 0) & (box == 0)).view(np.uint8), box)
+    if ignore_region is not None:
+        runs = annotation_runs([{"id": IGNORE_REGION, "segmentation": ignore_region}], height, width)
+        ignored = decode_boxes(runs, height, [ignore_index])[0]
+        if ignored is not None:
+            y0, x0, region = ignored
+            box = mask[y0 : y0 + region.shape[0], x0 : x0 + region.shape[1]]
+            cv2.copyTo(region, region, box)
     return mask
 
 

@@ -9,7 +9,8 @@ random generator from ``sample_seed`` before building that one sample.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,10 +18,64 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 
-def sample_seed(seed: int, epoch: int, index: int) -> int:
-    """A well-mixed 63-bit seed per (run seed, epoch, sample index)."""
-    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(2, dtype=np.uint32).view(np.uint64)[0]
+def sample_seed(seed: int, epoch: int, index: int, repeat: int = 0) -> int:
+    """A well-mixed 63-bit seed per (run seed, epoch, sample index); ``repeat`` numbers the extra draws of an
+    image that a weighted epoch takes more than once, so its copies are augmented differently."""
+    entropy = [seed, epoch, index] if repeat == 0 else [seed, epoch, index, repeat]
+    return int(np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32).view(np.uint64)[0]
                >> np.uint64(1))
+
+
+@dataclass(frozen=True)
+class WeightedSources:
+    """Concatenated training sources of ``sizes`` images, each image of source ``s`` drawn ``weights[s]`` times
+    per epoch on average (``data.train.sources``).
+
+    The epoch length is ``round(sum(weight * size))``, the same every epoch (the LR schedule is computed from
+    it), split over the sources by largest remainder (:meth:`quotas`). Source ``s`` fills its quota ``k`` with
+    ``k // size`` full passes over its images plus ``k % size`` images drawn without replacement from a
+    permutation of ``(seed, epoch, s)``. So every image is taken ``floor`` or ``ceil`` of its weight times,
+    and the epoch is a pure function of ``(seed, epoch)``, which keeps resume and DDP sharding exact.
+    """
+
+    sizes: tuple[int, ...]
+    weights: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.sizes) != len(self.weights) or not self.sizes:
+            raise ValueError(f"one weight per source: sizes {self.sizes}, weights {self.weights}")
+        if any(n < 1 for n in self.sizes) or any(not w > 0 for w in self.weights):
+            raise ValueError(f"sizes must be >= 1 and weights > 0, got {self.sizes}, {self.weights}")
+
+    @property
+    def total(self) -> int:
+        """Images over all sources (the dataset's length)."""
+        return sum(self.sizes)
+
+    def quotas(self) -> list[int]:
+        """Draws of each source per epoch; they add up to the epoch length (at least 1)."""
+        exact = np.array([w * n for w, n in zip(self.weights, self.sizes)], dtype=np.float64)
+        quotas = np.floor(exact).astype(np.int64)
+        missing = max(int(np.round(exact.sum())), 1) - int(quotas.sum())
+        for s in np.argsort(quotas - exact, kind="stable")[:missing]:  # largest remainders, ties by position
+            quotas[s] += 1
+        return quotas.tolist()
+
+    def draws(self, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices, repeats)`` of the epoch before shuffling: dataset positions, and which draw of that
+        position each one is (0 for the first)."""
+        indices, repeats = [], []
+        offset = 0
+        for s, (size, quota) in enumerate(zip(self.sizes, self.quotas())):
+            passes, rest = divmod(quota, size)
+            indices += [offset + np.arange(size)] * passes
+            repeats += [np.full(size, p) for p in range(passes)]
+            if rest:
+                picked = np.random.default_rng([seed, epoch, s + 1]).permutation(size)[:rest]
+                indices.append(offset + np.sort(picked))
+                repeats.append(np.full(rest, passes))
+            offset += size
+        return np.concatenate(indices).astype(np.int64), np.concatenate(repeats).astype(np.int64)
 
 
 class EpochSampler(Sampler):
@@ -30,12 +85,16 @@ class EpochSampler(Sampler):
     does); evaluation shards do not pad, so each image is counted exactly once in the summed confusion matrix.
     """
 
-    def __init__(self, size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(self, size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 sources: WeightedSources | None = None) -> None:
+        if sources is not None and sources.total != size:
+            raise ValueError(f"the sources hold {sources.total} images, the dataset {size}")
         self.size = size
         self.shuffle = shuffle
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
+        self.sources = sources if shuffle else None  # evaluation visits every image once, weights or not
         self.epoch = 0
         self.start = 0
 
@@ -44,19 +103,32 @@ class EpochSampler(Sampler):
         self.epoch = epoch
         self.start = start
 
-    def _indices(self) -> list[int]:
+    def _indices(self) -> list[tuple[int, int]]:
+        """This rank's ``(index, repeat)`` pairs of the epoch."""
         if not self.shuffle:
-            return list(range(self.rank, self.size, self.world_size))
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
-        padded = np.resize(order, -(-self.size // self.world_size) * self.world_size).tolist()  # repeats if short
-        return padded[self.rank :: self.world_size]
+            return [(i, 0) for i in range(self.rank, self.size, self.world_size)]
+        if self.sources is None:
+            indices, repeats = np.arange(self.size), np.zeros(self.size, np.int64)
+        else:
+            indices, repeats = self.sources.draws(self.seed, self.epoch)
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(indices))
+        padded = np.resize(order, -(-len(order) // self.world_size) * self.world_size)  # repeats if short
+        mine = padded[self.rank :: self.world_size]
+        return list(zip(indices[mine].tolist(), repeats[mine].tolist()))
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        for index in self._indices()[self.start :]:
-            yield index, sample_seed(self.seed, self.epoch, index)
+        for index, repeat in self._indices()[self.start :]:
+            yield index, sample_seed(self.seed, self.epoch, index, repeat)
 
     def __len__(self) -> int:
         return max(0, len(self._indices()) - self.start)
+
+
+def epoch_sampler(dataset: Sequence[Any], shuffle: bool, seed: int = 0, rank: int = 0,
+                  world_size: int = 1) -> EpochSampler:
+    """The sampler of ``dataset``: weighted by its ``epoch_plan`` (a multi-source training set) when shuffling."""
+    return EpochSampler(len(dataset), shuffle=shuffle, seed=seed, rank=rank, world_size=world_size,
+                        sources=getattr(dataset, "epoch_plan", None) if shuffle else None)
 
 
 class SeededSamples(Dataset):

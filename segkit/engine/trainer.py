@@ -19,6 +19,7 @@ from segkit import __version__
 from segkit.config import Config
 from segkit.data.batch import DeviceBatcher
 from segkit.data.cutmix import from_config as cutmix_from_config
+from segkit.data.leak_guard import check_training_sources
 from segkit.data.loader import build_dataloader, build_dataset
 from segkit.data.sampling import sample_seed
 from segkit.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
@@ -73,16 +74,20 @@ class Trainer:
 
         train_set, val_set = build_dataset(cfg, "train"), build_dataset(cfg, "val")
         if val_set.classes != train_set.classes:
-            raise SegkitError(f"{cfg.data.val.ann}: categories differ from {cfg.data.train.ann} "
+            raise SegkitError(f"{val_set.ann_file}: categories differ from {train_set.ann_file} "
                               f"({val_set.classes[1:]} vs {train_set.classes[1:]}); both splits need the same list")
+        check_training_sources(train_set, val_set, cfg.data, progress=progress and self.is_main)
         self.classes = train_set.classes
         if self.is_main:
-            copy_skip_reports(self.work_dir, {"train": train_set, "val": val_set}, self.logger)
+            parts = getattr(train_set, "parts", None)
+            train_reports = {f"train_source{k}": part for k, part in enumerate(parts)} if parts else \
+                {"train": train_set}
+            copy_skip_reports(self.work_dir, {**train_reports, "val": val_set}, self.logger)
         shard = {"rank": self.dist.rank, "world_size": self.dist.world_size, "device": device, "seed": self.seed}
         self.train_loader = build_dataloader(cfg, "train", train_set, **shard)
         self.val_loader = build_dataloader(cfg, "val", val_set, **shard)
         if len(self.train_loader) == 0:
-            raise SegkitError(f"{cfg.data.train.ann}: no training batches (0 images?)")
+            raise SegkitError(f"{train_set.ann_file}: no training batches (0 images?)")
 
         self.model = build_model(cfg.model, num_classes=len(self.classes))
         if cfg.train.sync_bn and self.dist.enabled:

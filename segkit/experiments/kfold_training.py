@@ -61,6 +61,9 @@ def _sha256(path: Path) -> str:
 
 def prepare_folds(cfg: Config, plan: FoldPlan) -> dict[str, Any]:
     """Write the split once (from ``data.train.ann``, plus ``data.val.ann`` with ``merge_val``); check it after."""
+    if cfg.data.train.get("sources"):
+        raise SegkitError(f"{cfg.source or 'the config'}: k-fold training splits data.train.ann, not "
+                          "data.train.sources; run it on a config with one training json")
     root = Path(cfg.data.root)
     source = root / cfg.data.train.ann
     extra = root / cfg.data.val.ann if plan.merge_val else None

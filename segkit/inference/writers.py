@@ -29,6 +29,12 @@ def _write_png(path: Path, picture: np.ndarray) -> None:
         handle.write(encoded.tobytes())
 
 
+def region_rle(region: np.ndarray) -> dict:
+    """A boolean ``(H, W)`` region as a json-ready COCO compressed RLE ``{"size": [H, W], "counts": str}``."""
+    rle = mask_utils.encode(np.asfortranarray(region.view(np.uint8)))
+    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
 class MaskWriter:
     """``DIR/<name>.png``: the class index of every pixel (uint8, values 0..C-1), at the image's size."""
 
@@ -94,10 +100,8 @@ class CocoResultsWriter:
             if k == 0:
                 continue
             region = labels == k
-            rle = mask_utils.encode(np.asfortranarray(region.astype(np.uint8)))
             record = {"image_id": image.image_id, "file_name": image.name, "category_id": self.category_ids[k],
-                      "segmentation": {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode()},
-                      "area": int(region.sum())}
+                      "segmentation": region_rle(region), "area": int(region.sum())}
             if probs is not None:
                 record["score"] = round(float(probs[k][region].mean()), 6)
             self._file.handle.write(("," if self.records else "") + "\n" + json.dumps(record))

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from segkit.data.sampling import EpochSampler, SeededSamples, sample_seed
+from segkit.data.sampling import SeededSamples, epoch_sampler, sample_seed
 from segkit.errors import SegkitError
 from segkit.paths import output_dir
 from segkit.visualization.palette import class_colors, colorize, draw_legend, overlay
@@ -36,7 +36,7 @@ def pick_samples(dataset: Any, num: int, seed: int, epoch: int = 0, shuffle: boo
             raise SegkitError(f"--indices {bad[0]}: the split has {len(dataset)} images (indices 0.."
                               f"{len(dataset) - 1})")
         return [(i, sample_seed(seed, epoch, i)) for i in indices]
-    sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=seed)
+    sampler = epoch_sampler(dataset, shuffle=shuffle, seed=seed)
     sampler.set_epoch(epoch)
     picked = []
     for item in sampler:

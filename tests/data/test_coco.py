@@ -232,3 +232,49 @@ def test_image_changed_after_construction_is_named_when_loaded(tmp_path):
     (tmp_path / "images" / "b.png").write_bytes(b"not a png")
     with pytest.raises(SegkitError, match=r"cannot read image .*b.png \(listed in .*train.json\)"):
         ds[1]
+
+
+def ignore_rle(region: np.ndarray) -> dict:
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(region.astype(np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode()}
+
+
+def test_an_images_ignore_rle_is_painted_with_the_ignore_index_over_its_annotations(tmp_path):
+    from pycocotools.coco import COCO
+
+    from segkit.data.mask_cache import mask_key
+
+    region = np.zeros((H, W), bool)
+    region[0:2, 2:8] = True  # over the paper and the can of image 0
+    images = make_dataset(tmp_path)["images"]
+    images[0]["ignore_rle"] = ignore_rle(region)
+    images[1]["ignore_rle"] = {"size": [H, W], "counts": [0, H * W]}  # uncompressed: every pixel
+    make_dataset(tmp_path / "with", images=images)
+    plain, ignored = dataset(tmp_path), dataset(tmp_path / "with", ignore_index=254)
+    expected = plain.mask(0).copy()
+    expected[region] = 254
+    assert np.array_equal(ignored.mask(0), expected) and (ignored.mask(1) == 254).all()
+    assert np.array_equal(ignored.mask(0), ignored.mask(0))  # the second read comes from the mask cache
+    anns = plain.annotations(0)
+    keys = {mask_key(anns, H, W, plain.cat_to_index, "area_desc", "paint", 255, r) for r in
+            (None, images[0]["ignore_rle"], ignore_rle(~region))}
+    assert len(keys) == 3  # the region is part of the key; without one the key is the old one
+    assert mask_key(anns, H, W, plain.cat_to_index, "area_desc", "paint", 255) in keys
+    assert len(COCO(str(tmp_path / "with" / "train.json")).imgs) == 3  # pycocotools reads the file unchanged
+
+
+@pytest.mark.parametrize(("bad", "reason"), [
+    ([[0, 0, 4, 0, 4, 4]], "expected an RLE dict"),
+    ({"size": [W, H], "counts": [0, H * W]}, "does not match the image size"),
+    ({"size": [H, W], "counts": [0, 5]}, "RLE runs cover 5 pixels"),
+])
+def test_a_malformed_ignore_rle_stops_or_drops_its_image(tmp_path, bad, reason):
+    images = make_dataset(tmp_path)["images"]
+    images[0]["ignore_rle"] = bad
+    make_dataset(tmp_path / "bad", images=images)
+    with pytest.raises(SegkitError, match=rf"image id=0: 'a.png' has a malformed ignore_rle: .*{reason}"):
+        dataset(tmp_path / "bad")
+    skipped = dataset(tmp_path / "bad", on_bad_annotation="skip")
+    assert [info["id"] for info in skipped.images] == [1, 2] and skipped.skipped[0]["image_id"] == 0

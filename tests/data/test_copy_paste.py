@@ -35,6 +35,12 @@ class Squares:
     def __len__(self) -> int:
         return len(self.images)
 
+    def annotations(self, i: int) -> list[dict]:
+        return self.anns_by_image.get(self.images[i]["id"], [])
+
+    def annotation_classes(self, i: int) -> list[int]:
+        return [self.cat_to_index[ann["category_id"]] for ann in self.annotations(i)]
+
     def load_raw(self, i: int):
         self.raw_loads += 1
         info = self.images[i]
