@@ -143,7 +143,7 @@ class _OneCycle(Multiplier):
 
 
 class _Plateau(Multiplier):
-    """Multiplies the LR by ``factor`` when the validation metric has not improved for ``patience`` reports."""
+    """Multiplies the LR by ``factor`` once the validation metric has not improved for ``patience`` reports in a row."""
 
     def __init__(self, total_iters: int, warmup_iters: int, factor: float, patience: int, min_lr_ratio: float,
                  threshold: float) -> None:
@@ -161,7 +161,7 @@ class _Plateau(Multiplier):
             self.best, self.bad_reports = value, 0
             return
         self.bad_reports += 1
-        if self.bad_reports > self.patience:
+        if self.bad_reports >= self.patience:
             self.scale = max(self.min_lr_ratio, self.scale * self.factor)
             self.bad_reports = 0
 
@@ -226,5 +226,12 @@ def OneCycle(optimizer: torch.optim.Optimizer, total_iters: int, iters_per_epoch
 def ReduceOnPlateau(optimizer: torch.optim.Optimizer, total_iters: int, iters_per_epoch: int, factor: float = 0.1,
                     patience: int = 2, warmup_iters: int = 0, min_lr_ratio: float = 0.0,
                     threshold: float = 1e-4) -> LambdaLR:
-    """Warmup per iteration, then LR x factor after ``patience`` validations without a better mIoU."""
+    """Warmup per iteration, then LR x factor after every ``patience`` validations in a row without a better mIoU.
+
+    ``patience`` counts as ``train.early_stop`` does (the drop comes *at* the ``patience``-th stagnant
+    validation); torch's ``ReduceLROnPlateau`` tolerates ``patience`` and drops at the next one.
+    """
+    if not (isinstance(patience, int) and patience >= 1):
+        raise SegkitError(f"scheduler.patience={patience!r} must be an integer >= 1 (stagnant validations "
+                          "before the LR drops)")
     return _lambda(optimizer, _Plateau(total_iters, warmup_iters, factor, patience, min_lr_ratio, threshold))

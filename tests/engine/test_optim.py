@@ -44,8 +44,17 @@ def test_poly_step_onecycle_and_restarts():
 
 def test_reduce_on_plateau_reacts_to_validation():
     cfg = {"type": "ReduceOnPlateau", "factor": 0.5, "patience": 1}
-    lrs = lrs_of(cfg, 40, metrics=[(9, 0.5), (19, 0.5), (29, 0.5)])
-    assert lrs[15] == pytest.approx(1.0) and lrs[25] == pytest.approx(1.0) and lrs[35] == pytest.approx(0.5)
+    lrs = lrs_of(cfg, 40, metrics=[(9, 0.5), (19, 0.5), (29, 0.6)])
+    # baseline at 9, one stagnant validation at 19 drops it (patience=1), an improvement at 29 keeps it.
+    assert lrs[15] == pytest.approx(1.0) and lrs[25] == pytest.approx(0.5) and lrs[35] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("patience", [0, -1, 1.5])
+def test_plateau_patience_below_one_is_refused(patience):
+    from segkit.engine.optim import ReduceOnPlateau
+
+    with pytest.raises(SegkitError, match=f"scheduler.patience={patience!r} must be an integer >= 1"):
+        ReduceOnPlateau(torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1), 10, 5, patience=patience)
 
 
 def test_encoder_lr_multiplier_makes_parameter_groups_and_survives_schedules():
@@ -86,7 +95,7 @@ def test_plateau_counts_each_validation_once_with_two_parameter_groups(tiny_conf
     assert len(trainer.optimizer.param_groups) == 2
     hook = next(h for h in trainer.hooks if isinstance(h, PlateauHook))
     lrs = []
-    for miou in (0.4, 0.5, 0.5, 0.5, 0.5):  # improvements, then stagnant validations
+    for miou in (0.4, 0.5, 0.5, 0.5, 0.5, 0.5):  # improvements, then stagnant validations
         trainer.last_metrics = {"mIoU": miou}
         hook.after_epoch(trainer)
         hook.after_epoch(trainer)  # the same validation seen again (another after_epoch without one): no report
@@ -94,6 +103,7 @@ def test_plateau_counts_each_validation_once_with_two_parameter_groups(tiny_conf
         trainer.scheduler.step()
         lrs.append([group["lr"] for group in trainer.optimizer.param_groups])
     base = cfg.optimizer.lr
-    # patience=2 as in torch's ReduceLROnPlateau: two stagnant validations pass, the third halves both groups.
-    assert [decoder for _, decoder in lrs] == pytest.approx([base, base, base, base, base / 2])
+    # patience=2: the second stagnant validation halves both groups (reported twice per validation, as before
+    # the fix, the first one would); the count restarts after a drop.
+    assert [decoder for _, decoder in lrs] == pytest.approx([base, base, base, base / 2, base / 2, base / 4])
     assert all(encoder == pytest.approx(0.1 * decoder) for encoder, decoder in lrs)
