@@ -24,6 +24,12 @@ def test_all_prints_one_ratio_table_and_rewrites_the_generated_block(tmp_path, c
     assert head == before.split(BEGIN)[0] and text.split(END)[1] == before.split(END)[1]  # the rest is kept
     assert "| loss | BoundaryFocal / CrossEntropy |" in block and "#### loss" in block
     assert "| architecture | encoder | params | CPU forward ms |" in block
+    lines = block.splitlines()
+    # every section heading sits below the doc's own (eval's report line holds several lines in one string)
+    assert not [line for line in lines if line.startswith("#") and not line.startswith("####")]
+    assert any(line.startswith("##### eval benchmark") for line in lines)
+    tables = [i for i, line in enumerate(lines) if line.startswith("|") and not lines[i - 1].startswith("|")]
+    assert tables and all(lines[i - 1] == "" for i in tables)  # Markdown needs the blank line before a table
 
 
 def test_an_unknown_section_is_one_line(capsys):

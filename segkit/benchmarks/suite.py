@@ -98,6 +98,14 @@ def write_docs(path: str | Path, reports: Sequence[Report], context: dict) -> No
     _, tail = rest.split(END, 1)
     body = [summary_table(reports, context), ""]
     for report in reports:
-        body += [f"##{line}" if line.startswith("#") else line for line in report.lines]  # below the doc's own
+        title, *own = "\n".join(report.lines).splitlines()
+        body.append(f"##{title}")  # "#### name", below the doc's own headings
+        for line in own:
+            if line.startswith("#"):  # a section's own headings go below its title, whatever level it used
+                level = len(line) - len(line.lstrip("#"))
+                line = "#" * min(6, max(5, level + 2)) + line[level:]
+            if line.startswith("|") and body[-1] and not body[-1].startswith("|"):
+                body.append("")  # a Markdown table needs a blank line before it
+            body.append(line)
     with atomic_file(path) as handle:
         handle.write(f"{head}{BEGIN}\n" + "\n".join(body).rstrip() + f"\n{END}{tail}")

@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=2, help="images per batch (default 2)")
     parser.add_argument("--size", type=int, default=256, help="square image side (default 256)")
     parser.add_argument("--encoder", default="resnet18", help="Unet encoder (default resnet18)")
-    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per candidate (default 7)")
+    parser.add_argument("--repeats", type=int, default=11, help="timed repeats per candidate (default 11)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--memory-images", type=int, nargs=2, default=(200, 1000), metavar=("FEW", "MANY"),
                         help="image counts for the peak-RSS runs (default 200 1000; 0 0 skips them)")
