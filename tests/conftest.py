@@ -12,6 +12,14 @@ from segkit.data.demo import make_demo_dataset
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+# pytest-xdist runs the suite in one process per core (`-n auto` in pyproject.toml). Each worker and the
+# processes its tests start then get an equal share of the cores: several workers each running torch's default
+# thread pool over every core would oversubscribe the machine and make tiny convolutions many times slower.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _THREADS = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ["OMP_NUM_THREADS"] = _THREADS
+    torch.set_num_threads(int(_THREADS))
+
 TINY_CONFIG = """
 _base_ = ["{repo}/configs/demo_unet.py"]
 data = dict(root="{root}", num_workers=0, batch_size=4, val_batch_size=3,
