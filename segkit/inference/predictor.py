@@ -50,11 +50,6 @@ class Member:
     weight: float = 1.0
     name: str = ""
 
-    @property
-    def multiple(self) -> int:
-        """Side multiple the network needs (segkit's ``PaddedSegmenter`` pads to it itself)."""
-        return int(getattr(self.model, "multiple", 1))
-
 
 @dataclass
 class Prediction:
@@ -163,9 +158,11 @@ class Predictor:
     def _merged(self, member: Member, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One model's merged probabilities and the scores its labels are the argmax of."""
         height, width = images.shape[-2:]
-        views = self.tta.views(height, width, member.multiple)
-        # One view, whole image: mean of one softmax = softmax of one logit, so stay with the logits (exact).
-        in_logits = self.tta.merge == "logit" or (len(views) == 1 and self.window is None)
+        views = self.tta.views(height, width)
+        # One unscaled view of the whole image: the softmax of its logits is all there is, so keep the logits
+        # (their argmax is exact). Otherwise, under merge="prob", every output (a whole view or a window) is
+        # turned into probabilities at the size the model saw, before any resize: one order for both paths.
+        in_logits = self.tta.merge == "logit" or (len(views) == 1 and views[0].size is None and self.window is None)
         window = self.window
 
         def scores(inputs: torch.Tensor) -> torch.Tensor:
@@ -182,7 +179,8 @@ class Predictor:
 
 def _sum_over_views(images: torch.Tensor, views: list[View], scores: Callable[[torch.Tensor], torch.Tensor],
                     softmax: bool, batch_size: int) -> torch.Tensor:
-    """Sum over ``views`` of ``undo(scores(augment(images)))`` (then softmax), views of one shape batched."""
+    """Sum over ``views`` of ``undo(scores(augment(images)))``, views of one shape batched; with ``softmax`` the
+    scores become probabilities before ``undo`` resizes them (as each window's do on the sliding-window path)."""
     height, width = images.shape[-2:]
     total: torch.Tensor | None = None
     by_shape: dict[tuple[int, int], list[View]] = {}
@@ -191,9 +189,9 @@ def _sum_over_views(images: torch.Tensor, views: list[View], scores: Callable[[t
 
     def add(view: View, i0: int, i1: int, out: torch.Tensor) -> None:
         nonlocal total
-        out = view.undo(out, height, width)
         if softmax:
             out = torch.softmax(out, dim=1)
+        out = view.undo(out, height, width)
         if total is None:
             total = out.new_zeros(images.shape[0], *out.shape[1:])
         total[i0:i1] += out
