@@ -203,6 +203,9 @@ def _finish(args: argparse.Namespace, source: ImageSource, predictor: Predictor,
         print(f"segkit: warning: skipped {len(source.skipped)} input(s) that are not readable images, first: "
               f"{source.skipped[0]['path']} ({source.skipped[0]['reason']}); see {out_dir / 'skipped.json'}",
               file=sys.stderr)
+    if source.noted > 1:
+        print(f"segkit: warning: {source.noted} images came with the warning above (16-bit, little of the range)",
+              file=sys.stderr)
     outputs = {"submission": args.submission, "coco_results": args.coco_results,
                **{name: str(out_dir / name) for name, on in (("masks", args.save_png), ("color", args.save_color),
                                                             ("probs", args.save_probs)) if on}}
