@@ -60,7 +60,8 @@ class ImageSource(Dataset):
         except ImageDecodeError as err:
             return index, str(err), ""
         if rgb.shape[:2] != (info.height, info.width):
-            return index, f"decodes to {rgb.shape[1]}x{rgb.shape[0]} (WxH), its header says {info.width}x{info.height}", ""
+            header = f"{info.width}x{info.height}"
+            return index, f"decodes to {rgb.shape[1]}x{rgb.shape[0]} (WxH), its header says {header}", ""
         return index, torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))), note or ""
 
     def decoded(self, num_workers: int = 0) -> Iterator[tuple[InputImage, torch.Tensor]]:
