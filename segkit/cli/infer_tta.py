@@ -112,6 +112,7 @@ def main(argv: list[str]) -> int:
     from segkit.inference.checkpoints import build_ensemble, predictor_for, read_checkpoints
     from segkit.inference.sources import open_source
     from segkit.inference.submission import check_row_names
+    from segkit.inference.writers import check_output_names
 
     cfg = load_config(config, args.set) if config else None
     loaded = read_checkpoints(checkpoints, cfg, overrides=args.set)
@@ -126,6 +127,8 @@ def main(argv: list[str]) -> int:
     category_ids = class_category_ids(cat_to_index, len(ensemble.classes))
     if args.submission:
         check_row_names([image.name for image in source.images])
+    if args.save_png or args.save_color or args.save_probs:
+        check_output_names(source.images)
     predictor = predictor_for(ensemble, tta=spec, window=window, batch_size=forward_batch)
     started = time.perf_counter()
     written = _predict_and_write(args, source, predictor, category_ids, run_cfg.data.num_workers)

@@ -145,6 +145,20 @@ def test_folder_input_names_rows_by_relative_path_and_skips_bad_files_by_flag(ru
     independent_validator(csv, ["img0.jpg", "sub/img1.jpg"], 32, 7)
 
 
+def test_inputs_with_colliding_output_names_are_refused_before_predicting(runs, tiny_demo, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    source = sorted((tiny_demo / "images" / "test").iterdir())[0]
+    (folder / "img.jpg").write_bytes(source.read_bytes())
+    cv2.imwrite(str(folder / "img.png"), cv2.imread(str(source)))
+    argv = [str(runs["a"] / "best.pth"), "--input", str(folder), "--out-dir", str(tmp_path / "out"), "--save-png",
+            "--no-progress", "--device", "cpu"]
+    assert infer_cli.main(argv) == 2
+    line = one_error_line(capsys)
+    assert "img.jpg and" in line and "img.png would both be written as img.png" in line
+    assert not (tmp_path / "out" / "masks").exists()
+
+
 def test_an_interrupted_run_leaves_no_csv(runs, tiny_demo, tmp_path, monkeypatch, capsys):
     from segkit.inference.submission import SubmissionWriter
 

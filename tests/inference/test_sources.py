@@ -110,3 +110,13 @@ def test_a_16_bit_image_using_little_of_its_range_is_warned_about_once(tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "a.png" in err[0] and "largest value is 4000" in err[0]
     assert source.noted == 2
+
+
+def test_inputs_whose_outputs_would_share_a_name_are_refused_naming_both(tmp_path):
+    from segkit.inference.writers import check_output_names
+
+    for name in ("img.jpg", "img.png", "sub/img.png", "other.png"):
+        write_image(tmp_path / name)
+    check_output_names(open_source(tmp_path, recursive=True).images[2:])  # sub/img.png and other.png are fine
+    with pytest.raises(SegkitError, match=r"img.jpg and .*img.png would both be written as img.png"):
+        check_output_names(open_source(tmp_path).images)
