@@ -25,7 +25,7 @@ from segkit.cli.prediction_args import (
     tta_spec,
 )
 from segkit.errors import SegkitError
-from segkit.paths import atomic_file
+from segkit.paths import atomic_file, check_output_file, check_output_folder
 
 if TYPE_CHECKING:
     from segkit.config import Config
@@ -76,8 +76,10 @@ def _check_outputs(args: argparse.Namespace) -> None:
     if not any((args.submission, args.save_png, args.save_color, args.save_probs, args.coco_results)):
         raise SegkitError("nothing to write: add --submission FILE, --save-png, --save-color, --save-probs or "
                           "--coco-results FILE")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SegkitError(f"--out-dir {out_dir} is a file; give a folder")
+    check_output_folder(out_dir, "--out-dir")
+    for flag, path in (("--submission", args.submission), ("--coco-results", args.coco_results)):
+        if path:
+            check_output_file(path, flag)
     if args.overwrite:
         return
     if out_dir.is_dir() and any(out_dir.iterdir()):

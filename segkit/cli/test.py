@@ -21,6 +21,7 @@ from segkit.cli.prediction_args import (
     slide_window,
     tta_spec,
 )
+from segkit.paths import check_output_file, check_output_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +46,10 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     spec, window = tta_spec(args), slide_window(args)
     weights = ensemble_weights(args, len(args.checkpoints))
+    if args.out:
+        check_output_file(args.out, "--out")
+    if args.show_dir:
+        check_output_folder(args.show_dir, "--show-dir")
     cfg = load_cli_config(args)
 
     from segkit.data.loader import build_dataloader, build_dataset

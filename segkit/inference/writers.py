@@ -17,7 +17,7 @@ from pycocotools import mask as mask_utils
 
 from segkit.errors import SegkitError
 from segkit.inference.sources import InputImage
-from segkit.paths import StagedFile, atomic_file, relative_output
+from segkit.paths import StagedFile, atomic_file, relative_output, remove_stale_temps
 from segkit.visualization.palette import class_colors, colorize, draw_legend
 
 
@@ -102,6 +102,7 @@ class CocoResultsWriter:
 
     def __init__(self, path: str | Path, category_ids: Sequence[int]) -> None:
         self.category_ids = list(category_ids)  # class index -> category id
+        remove_stale_temps(path)
         self._file = StagedFile(path, "w")
         self.path = self._file.path
         self._file.handle.write("[")
