@@ -21,6 +21,7 @@ from segkit.cli.prediction_args import (
     batch_size,
     describe,
     ensemble_weights,
+    resize_size,
     slide_window,
     tta_spec,
 )
@@ -102,7 +103,7 @@ def _split_paths(paths: list[str]) -> tuple[str | None, list[str]]:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     config, checkpoints = _split_paths(args.paths)
-    spec, window = tta_spec(args), slide_window(args)
+    spec, window, resize = tta_spec(args), slide_window(args), resize_size(args)
     weights = ensemble_weights(args, len(checkpoints))
     forward_batch = batch_size(args, None)
     if args.submission_size < 1:
@@ -131,7 +132,7 @@ def main(argv: list[str]) -> int:
         check_row_names([image.name for image in source.images])
     if args.save_png or args.save_color or args.save_probs:
         check_output_names(source.images)
-    predictor = predictor_for(ensemble, tta=spec, window=window, batch_size=forward_batch)
+    predictor = predictor_for(ensemble, tta=spec, window=window, batch_size=forward_batch, resize=resize)
     started = time.perf_counter()
     written = _predict_and_write(args, source, predictor, category_ids, run_cfg.data.num_workers)
     _finish(args, source, predictor, written, checkpoints, weights, config, time.perf_counter() - started)
@@ -216,12 +217,13 @@ def _finish(args: argparse.Namespace, source: ImageSource, predictor: Predictor,
                                                             ("probs", args.save_probs)) if on}}
     record = {"config": config, "checkpoints": list(checkpoints), "weights": weights, "input": args.input,
               "tta": predictor.tta.mode, "scales": list(predictor.tta.scales), "merge": predictor.tta.merge,
-              "slide": [window.crop, window.stride] if window else None, "device": str(predictor.device),
+              "slide": [window.crop, window.stride] if window else None,
+              "resize": list(predictor.resize) if predictor.resize else None, "device": str(predictor.device),
               "classes": predictor.classes, "images": written, "skipped": len(source.skipped),
               "outputs": {k: v for k, v in outputs.items() if v}, "seconds": round(seconds, 1)}
     with atomic_file(out_dir / "inference.json") as handle:
         handle.write(json.dumps(record, indent=2) + "\n")
-    how = describe(predictor.tta, window, len(checkpoints))
+    how = describe(predictor.tta, window, len(checkpoints), predictor.resize)
     print(f"predicted {written} image(s){' (' + how + ')' if how else ''} in {seconds:.1f} s on {predictor.device}")
     for name, path in record["outputs"].items():
         print(f"  {name}: {path}")

@@ -150,9 +150,12 @@ def load_predictor(checkpoints: Sequence[str | Path], cfg: Config | None = None,
 
 
 def predictor_for(ensemble: Ensemble, *, tta: TTASpec | None = None, window: SlidingWindow | None = None,
-                  device: str | torch.device | None = None, batch_size: int | None = None) -> Predictor:
+                  device: str | torch.device | None = None, batch_size: int | None = None,
+                  resize: tuple[int, int] | None = None) -> Predictor:
+    """``window`` and ``resize`` default to the run config's ``test.mode`` and ``test.resize``."""
     cfg = ensemble.config
     return Predictor(ensemble.members, classes=ensemble.classes, tta=tta,
                      window=window if window is not None else window_from_config(cfg.test),
                      device=device if device is not None else resolve_device(cfg.train.device),
-                     amp=cfg.train.amp, batch_size=batch_size)
+                     amp=cfg.train.amp, batch_size=batch_size,
+                     resize=resize if resize is not None else cfg.test.get("resize"))
