@@ -35,9 +35,11 @@ HELP: dict[str, str] = {
     "data.train.copy_paste": "`dict(classes=[\"Battery\"], p=0.5, max_objects=3)`: paste rare-class objects from "
                              "other images",
     "data.val.ann": "validation COCO json under `root`",
-    "data.val.pipeline": "transforms of the validation images (usually none: metrics at full size)",
+    "data.val.pipeline": "must stay `[]`: validation, `test.py` and `infer_tta.py` predict every image at its own size "
+                         "([evaluation.md](evaluation.md#one-contract-for-evaluation-and-prediction)); "
+                         "use `test.resize`",
     "data.test.ann": "test COCO json under `root` (only `images` needed); predicted by `infer_tta.py`",
-    "data.test.pipeline": "transforms of the test images",
+    "data.test.pipeline": "must stay `[]`, as `data.val.pipeline`",
     "data.batch_size": "training batch size",
     "data.val_batch_size": "evaluation batch size; `None` = 1 (any image size)",
     "data.num_workers": "DataLoader worker processes",
@@ -66,6 +68,8 @@ HELP: dict[str, str] = {
                  "whole image",
     "test.crop": "`slide`: window side in pixels (`--slide CROP,STRIDE` wins)",
     "test.stride": "`slide`: step between windows in pixels, at most `crop`",
+    "test.resize": "`(H, W)`: `test.py` and `infer_tta.py` predict each image resized to this size and resize the "
+                   "probabilities back to the image's own size (`--resize HxW` wins); `None`: the image's own size",
     "model.type": "registered model: `Unet`, `EfficientUnet`, `UnetPlusPlus`, `FPN`, `DeepLabV3`, `DeepLabV3Plus`, "
                   "`HRNetV2`, `HRNetOCR` ([models.md](models.md))",
     "model.num_classes": "`None` = from the data (categories + Background); a different number is an error",

@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = dict(
         mode="whole",  # how tools/test.py and infer_tta.py run the model: "whole" image or "slide" windows
         crop=None,  # slide: window side in pixels
         stride=None,  # slide: step between windows in pixels (at most crop)
+        resize=None,  # (H, W): predict every image at this size, probabilities resized back to the image's own
     ),
     model=dict(type="EfficientUnet", num_classes=None),
     loss=dict(type="CrossEntropy"),
@@ -94,7 +95,6 @@ def _positive_int(v: Any) -> bool:
     return _is_int(v) and v > 0
 
 
-_SPLITS = ("train", "val", "test")
 _POSITIVE_TRAIN_INTS = ("epochs", "val_interval", "accumulate", "log_interval")
 _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "work_dir": (lambda v: v is None or type(v) is str, "a str or None"),
@@ -110,7 +110,14 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
                        "data.train.sources"),
     "data.num_workers": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
     "data.ignore_index": (lambda v: _is_int(v) and 0 <= v <= 255, "an int in 0..255 (masks are uint8)"),
-    **{f"data.{s}.pipeline": (lambda v: isinstance(v, list | tuple), "a list") for s in _SPLITS},
+    "data.train.pipeline": (lambda v: isinstance(v, list | tuple), "a list"),
+    # Evaluation and prediction run at each image's own size through one Predictor (docs/evaluation.md): a
+    # pipeline that only test.py (not infer_tta.py) would apply would make the two disagree.
+    **{f"data.{s}.pipeline": (lambda v: isinstance(v, list | tuple) and not v,
+                              "[] (evaluation and prediction run at each image's own size; to predict at a fixed "
+                              "size set test.resize=(H, W) or pass --resize HxW)") for s in ("val", "test")},
+    "test.resize": (lambda v: v is None or (isinstance(v, list | tuple) and len(v) == 2
+                                            and all(_positive_int(side) for side in v)), "None or (H, W) in pixels"),
     **{f"train.{k}": (_positive_int, "a positive int") for k in _POSITIVE_TRAIN_INTS},
     "train.seed": (_is_int, "an int"),
     "train.amp": (is_amp_value, "False, True, 'fp16' or 'bf16'"),

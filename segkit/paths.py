@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO
 
@@ -20,6 +21,60 @@ def output_dir(path: str | Path, flag: str = "--out") -> Path:
     except OSError as err:
         raise SegkitError(f"{flag} {path}: cannot create the folder ({err.strerror})") from err
     return path
+
+
+def check_output_file(path: str | Path, flag: str) -> Path:
+    """Before anything is loaded or predicted: ``path`` can become a file (not a folder, no file among its
+    parents, its nearest existing folder writable), so a run never fails at its end over its output path."""
+    path = Path(path)
+    if path.is_dir():
+        raise SegkitError(f"{flag} {path} is a folder; give a file path such as {path / 'submission.csv'}")
+    _check_creatable(path.parent, flag, path)
+    return path
+
+
+def check_output_folder(path: str | Path, flag: str) -> Path:
+    """Like :func:`check_output_file` for a folder that will be created (or filled)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise SegkitError(f"{flag} {path} is a file; give a folder")
+    _check_creatable(path, flag, path)
+    return path
+
+
+def _check_creatable(folder: Path, flag: str, target: Path) -> None:
+    existing = folder
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SegkitError(f"{flag} {target}: {existing} is a file, so nothing can be created under it")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SegkitError(f"{flag} {target}: the folder {existing} is not writable")
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Remove the temp files (``.<name>.<pid>.tmp``) that runs killed while writing ``path`` left behind; a temp
+    file of a process that is still running is kept. Returns what was removed."""
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:-len(".tmp")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def relative_output(file_name: str, suffix: str) -> Path:

@@ -374,3 +374,13 @@ def test_a_stored_config_gets_new_defaults_overrides_and_the_same_checks(tmp_pat
     assert cfg.source == "run/best.pth (stored config)"
     with pytest.raises(SegkitError, match=r"run/best.pth \(stored config\): unknown key 'data.batchsize'"):
         config_from_dict({**stored, "data": {**stored["data"], "batchsize": 2}}, "run/best.pth (stored config)")
+
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_evaluation_pipelines_are_refused_and_test_resize_is_checked(tmp_path, split):
+    """test.py used data.val.pipeline while infer_tta.py ignored data.test.pipeline: one contract, no pipeline."""
+    path = write(tmp_path / "c.py", f"data = dict({split}=dict(pipeline=[dict(type='Resize', height=8, width=8)]))\n")
+    message = load_error(path)
+    assert f"data.{split}.pipeline must be []" in message and "test.resize" in message
+    assert "test.resize must be None or (H, W)" in load_error(write(tmp_path / "r.py", "test = dict(resize=64)\n"))
+    assert "test.resize" not in load_error(write(tmp_path / "ok.py", "test = dict(resize=(64, 48))\noops = 1\n"))

@@ -21,11 +21,12 @@ from segkit.cli.prediction_args import (
     batch_size,
     describe,
     ensemble_weights,
+    resize_size,
     slide_window,
     tta_spec,
 )
 from segkit.errors import SegkitError
-from segkit.paths import atomic_file
+from segkit.paths import atomic_file, check_output_file, check_output_folder
 
 if TYPE_CHECKING:
     from segkit.config import Config
@@ -76,8 +77,10 @@ def _check_outputs(args: argparse.Namespace) -> None:
     if not any((args.submission, args.save_png, args.save_color, args.save_probs, args.coco_results)):
         raise SegkitError("nothing to write: add --submission FILE, --save-png, --save-color, --save-probs or "
                           "--coco-results FILE")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SegkitError(f"--out-dir {out_dir} is a file; give a folder")
+    check_output_folder(out_dir, "--out-dir")
+    for flag, path in (("--submission", args.submission), ("--coco-results", args.coco_results)):
+        if path:
+            check_output_file(path, flag)
     if args.overwrite:
         return
     if out_dir.is_dir() and any(out_dir.iterdir()):
@@ -100,7 +103,7 @@ def _split_paths(paths: list[str]) -> tuple[str | None, list[str]]:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     config, checkpoints = _split_paths(args.paths)
-    spec, window = tta_spec(args), slide_window(args)
+    spec, window, resize = tta_spec(args), slide_window(args), resize_size(args)
     weights = ensemble_weights(args, len(checkpoints))
     forward_batch = batch_size(args, None)
     if args.submission_size < 1:
@@ -112,6 +115,7 @@ def main(argv: list[str]) -> int:
     from segkit.inference.checkpoints import build_ensemble, predictor_for, read_checkpoints
     from segkit.inference.sources import open_source
     from segkit.inference.submission import check_row_names
+    from segkit.inference.writers import check_output_names
 
     cfg = load_config(config, args.set) if config else None
     loaded = read_checkpoints(checkpoints, cfg, overrides=args.set)
@@ -126,7 +130,9 @@ def main(argv: list[str]) -> int:
     category_ids = class_category_ids(cat_to_index, len(ensemble.classes))
     if args.submission:
         check_row_names([image.name for image in source.images])
-    predictor = predictor_for(ensemble, tta=spec, window=window, batch_size=forward_batch)
+    if args.save_png or args.save_color or args.save_probs:
+        check_output_names(source.images)
+    predictor = predictor_for(ensemble, tta=spec, window=window, batch_size=forward_batch, resize=resize)
     started = time.perf_counter()
     written = _predict_and_write(args, source, predictor, category_ids, run_cfg.data.num_workers)
     _finish(args, source, predictor, written, checkpoints, weights, config, time.perf_counter() - started)
@@ -203,17 +209,21 @@ def _finish(args: argparse.Namespace, source: ImageSource, predictor: Predictor,
         print(f"segkit: warning: skipped {len(source.skipped)} input(s) that are not readable images, first: "
               f"{source.skipped[0]['path']} ({source.skipped[0]['reason']}); see {out_dir / 'skipped.json'}",
               file=sys.stderr)
+    if source.noted > 1:
+        print(f"segkit: warning: {source.noted} images came with the warning above (16-bit, little of the range)",
+              file=sys.stderr)
     outputs = {"submission": args.submission, "coco_results": args.coco_results,
                **{name: str(out_dir / name) for name, on in (("masks", args.save_png), ("color", args.save_color),
                                                             ("probs", args.save_probs)) if on}}
     record = {"config": config, "checkpoints": list(checkpoints), "weights": weights, "input": args.input,
               "tta": predictor.tta.mode, "scales": list(predictor.tta.scales), "merge": predictor.tta.merge,
-              "slide": [window.crop, window.stride] if window else None, "device": str(predictor.device),
+              "slide": [window.crop, window.stride] if window else None,
+              "resize": list(predictor.resize) if predictor.resize else None, "device": str(predictor.device),
               "classes": predictor.classes, "images": written, "skipped": len(source.skipped),
               "outputs": {k: v for k, v in outputs.items() if v}, "seconds": round(seconds, 1)}
     with atomic_file(out_dir / "inference.json") as handle:
         handle.write(json.dumps(record, indent=2) + "\n")
-    how = describe(predictor.tta, window, len(checkpoints))
+    how = describe(predictor.tta, window, len(checkpoints), predictor.resize)
     print(f"predicted {written} image(s){' (' + how + ')' if how else ''} in {seconds:.1f} s on {predictor.device}")
     for name, path in record["outputs"].items():
         print(f"  {name}: {path}")

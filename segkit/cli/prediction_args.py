@@ -16,7 +16,8 @@ def add_prediction_args(parser: argparse.ArgumentParser, batch_size_default: str
                              "and both, 4) or d4 (all 8 flips/rotations)")
     parser.add_argument("--scales", metavar="S1,S2,...",
                         help="also predict at these scales of each side, e.g. 0.75,1.0,1.25 (times the --tta views); "
-                             "sizes are rounded to the model's stride, outputs resized back to the original size")
+                             "each side rounded on its own (aspect ratio kept), outputs resized back to the original "
+                             "size")
     parser.add_argument("--merge", default="prob", metavar="|".join(MERGE_MODES),
                         help="average the views' softmax probabilities (prob, default) or their logits (logit)")
     parser.add_argument("--weights", metavar="W1,W2,...",
@@ -24,6 +25,9 @@ def add_prediction_args(parser: argparse.ArgumentParser, batch_size_default: str
     parser.add_argument("--slide", metavar="CROP,STRIDE",
                         help="sliding-window inference with CROP px windows every STRIDE px (default: the config's "
                              "test.mode/test.crop/test.stride, else the whole image)")
+    parser.add_argument("--resize", metavar="HxW",
+                        help="predict every image resized to H x W pixels, probabilities resized back to the image's "
+                             "own size (default: the config's test.resize, else each image at its own size)")
     parser.add_argument("--batch-size", type=int, metavar="N",
                         help=f"most inputs (images x views, or windows) per forward (default: {batch_size_default})")
 
@@ -40,6 +44,16 @@ def tta_spec(args: argparse.Namespace) -> TTASpec:
 def slide_window(args: argparse.Namespace) -> SlidingWindow | None:
     """``--slide`` when given; None means: follow the config's ``test`` section."""
     return parse_slide(args.slide) if args.slide is not None else None
+
+
+def resize_size(args: argparse.Namespace) -> tuple[int, int] | None:
+    """``--resize 512x384`` -> ``(512, 384)`` (height, width); None means: follow the config's ``test.resize``."""
+    if args.resize is None:
+        return None
+    parts = args.resize.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise SegkitError(f"--resize {args.resize!r}: expected HEIGHTxWIDTH in pixels, e.g. --resize 512x512")
+    return int(parts[0]), int(parts[1])
 
 
 def ensemble_weights(args: argparse.Namespace, checkpoints: int) -> list[float] | None:
@@ -64,9 +78,10 @@ def batch_size(args: argparse.Namespace, default: int | None) -> int | None:
     return args.batch_size
 
 
-def describe(spec: TTASpec, window: SlidingWindow | None, checkpoints: int) -> str:
-    """``TTA flip x scales 0.75,1 (prob), slide 256/171, 2 checkpoints`` for printed summaries."""
-    parts = []
+def describe(spec: TTASpec, window: SlidingWindow | None, checkpoints: int,
+             resize: tuple[int, int] | None = None) -> str:
+    """``resized to 512x512, TTA flip x scales 0.75,1 (prob), slide 256/171, 2 checkpoints`` for summaries."""
+    parts = [f"resized to {resize[0]}x{resize[1]}"] if resize is not None else []
     if spec.mode != "none" or spec.scales != (1.0,):
         scales = "" if spec.scales == (1.0,) else f" x scales {','.join(f'{s:g}' for s in spec.scales)}"
         parts.append(f"TTA {spec.mode}{scales} ({spec.merge})")

@@ -18,9 +18,11 @@ from segkit.cli.prediction_args import (
     batch_size,
     describe,
     ensemble_weights,
+    resize_size,
     slide_window,
     tta_spec,
 )
+from segkit.paths import check_output_file, check_output_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,8 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(parser, "the config the checkpoint was trained with")
     parser.add_argument("checkpoints", nargs="+", metavar="CKPT",
                         help="e.g. work_dirs/demo_unet/checkpoints/best.pth; several = an ensemble")
-    parser.add_argument("--split", default="val", choices=["train", "val"],
-                        help="labelled split to evaluate (default: val)")
+    parser.add_argument("--split", default="val", choices=["train", "val", "test"],
+                        help="labelled split to evaluate: data.<split>.ann (default: val; test needs a data.test.ann "
+                             "with annotations)")
     parser.add_argument("--out", help="write the metrics as JSON to this file")
     add_prediction_args(parser, "data.val_batch_size, times the TTA views on CUDA")
     parser.add_argument("--show-dir", metavar="DIR", help="write one panel PNG per image into DIR")
@@ -43,8 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
 @guarded
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    spec, window = tta_spec(args), slide_window(args)
+    spec, window, resize = tta_spec(args), slide_window(args), resize_size(args)
     weights = ensemble_weights(args, len(args.checkpoints))
+    if args.out:
+        check_output_file(args.out, "--out")
+    if args.show_dir:
+        check_output_folder(args.show_dir, "--show-dir")
     cfg = load_cli_config(args)
 
     from segkit.data.loader import build_dataloader, build_dataset
@@ -56,10 +63,13 @@ def main(argv: list[str]) -> int:
     from segkit.visualization.panel_files import PanelFileWriter
 
     device = resolve_device(cfg.train.device)
-    # The evaluated split never augments: the train pipeline would make the numbers random.
-    cfg.data[args.split].pipeline = cfg.data.val.pipeline
+    # Every split is evaluated as infer_tta predicts: each image at its own size, no augmentation (val and test
+    # pipelines are [] by the schema); a fixed size is the Predictor's --resize / test.resize.
+    cfg.data.train.pipeline = []
     cfg.data.train.copy_paste = None
-    dataset = build_dataset(cfg, args.split)
+    if args.split == "test":
+        _check_labelled(Path(cfg.data.root) / cfg.data.test.ann)
+    dataset = build_dataset(cfg, args.split, labelled=True)
     ensemble = load_ensemble(args.checkpoints, cfg, weights, expected_classes=dataset.classes,
                              expected_from=str(dataset.ann_file))
     loader = build_dataloader(cfg, "val", dataset, device=device)
@@ -67,14 +77,14 @@ def main(argv: list[str]) -> int:
     # batches training validated.
     views = spec.num_views if device.type == "cuda" else 1
     predictor = predictor_for(ensemble, tta=spec, window=window, device=device,
-                              batch_size=batch_size(args, loader.batch_size * views))
+                              batch_size=batch_size(args, loader.batch_size * views), resize=resize)
     evaluator = SegEvaluator(len(dataset.classes), dataset.classes, cfg.data.ignore_index, device,
                              boundary_iou=args.boundary_iou or cfg.evaluation.boundary_iou,
                              boundary_dilation=cfg.evaluation.boundary_dilation)
     panels = PanelFileWriter(args.show_dir, dataset.classes, cfg.data.ignore_index) if args.show_dir else None
     metrics = evaluate(predictor, loader, evaluator, progress=not args.no_progress,
                        on_batch=panels.observe if panels else None)
-    how = describe(spec, predictor.window, len(args.checkpoints))
+    how = describe(spec, predictor.window, len(args.checkpoints), predictor.resize)
     print(f"{', '.join(args.checkpoints)} on {args.split} ({len(dataset)} images{', ' + how if how else ''}):")
     print(format_table(metrics, table_columns(metrics)))
     if panels:
@@ -86,10 +96,22 @@ def main(argv: list[str]) -> int:
         record = {"checkpoint": str(args.checkpoints[0]), "checkpoints": [str(c) for c in args.checkpoints],
                   "weights": weights, "split": args.split, "tta": spec.mode, "scales": list(spec.scales),
                   "merge": spec.merge, "slide": [window_used.crop, window_used.stride] if window_used else None,
+                  "resize": list(predictor.resize) if predictor.resize else None,
                   **metrics, "confusion_matrix": evaluator.last_confusion.tolist()}
         out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         print(f"metrics written to {out}")
     return 0
+
+
+def _check_labelled(ann: Path) -> None:
+    """``--split test`` evaluates a labelled test json; the usual unlabelled one is predicted, not evaluated."""
+    from segkit.data.json_file import read_json_object
+    from segkit.errors import SegkitError
+
+    if ann.is_file() and not isinstance(read_json_object(ann).get("annotations"), list):
+        raise SegkitError(f"--split test: data.test.ann {ann} has no 'annotations' list, so there is nothing to "
+                          "evaluate against; predict it with tools/infer_tta.py, or point data.test.ann at a "
+                          "labelled json")
 
 
 if __name__ == "__main__":

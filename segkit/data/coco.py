@@ -21,13 +21,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from segkit.data.classes import IGNORE_INDEX, check_ignore_index, class_index_map
 from segkit.data.coco_checks import ON_BAD, check_coco
+from segkit.data.image_file import ImageDecodeError, read_rgb
 from segkit.data.json_file import read_json_object
 from segkit.data.mask_cache import MaskCache, default_cache_dir, mask_key
 from segkit.data.masks import CROWD_MODES, IGNORE_REGION, OVERLAP_POLICIES, rasterize
@@ -139,15 +139,16 @@ class CocoSegDataset(Dataset):
         info = self.images[i]
         height, width = info["height"], info["width"]
         path = self.img_root / info["file_name"]
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise SegkitError(f"cannot read image {path} (listed in {self.ann_file}); is it a valid image?")
-        if bgr.shape[:2] != (height, width):
+        try:
+            image, _ = read_rgb(path)
+        except ImageDecodeError as err:
+            raise SegkitError(f"cannot read image {path} (listed in {self.ann_file}): {err}; replace or remove "
+                              "the file") from err
+        if image.shape[:2] != (height, width):
             raise SegkitError(
-                f"image {path} is {bgr.shape[1]}x{bgr.shape[0]} (WxH) but {self.ann_file} says "
+                f"image {path} is {image.shape[1]}x{image.shape[0]} (WxH) but {self.ann_file} says "
                 f"{width}x{height}; fix the json's width/height or the image"
             )
-        image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         if self.test_mode:
             return image, np.zeros((height, width), np.uint8), info
         return image, self.mask(i), info

@@ -17,8 +17,9 @@ from segkit.data.transforms import build_pipeline
 from segkit.errors import SegkitError
 
 
-def build_dataset(cfg: Any, split: str) -> CocoSegDataset | SourceSet | CopyPaste:
+def build_dataset(cfg: Any, split: str, labelled: bool | None = None) -> CocoSegDataset | SourceSet | CopyPaste:
     """``split`` is ``train``, ``val`` or ``test``; its ``data.<split>`` section names the annotation file.
+    ``labelled`` (default: every split but ``test``) says whether masks are read (``tools/test.py --split test``).
 
     The training split is a :class:`SourceSet` when ``data.train.sources`` lists several jsons, and is wrapped
     in copy-paste when ``data.train.copy_paste`` is set.
@@ -29,7 +30,8 @@ def build_dataset(cfg: Any, split: str) -> CocoSegDataset | SourceSet | CopyPast
                   cache_dir=data.cache_dir)
     if split != "train":
         return CocoSegDataset(ann=section.ann, img_dir=data.img_dir, pipeline=section.pipeline or None,
-                              test_mode=split == "test", where=f"data.{split}", **shared)
+                              test_mode=not (labelled if labelled is not None else split != "test"),
+                              where=f"data.{split}", **shared)
     specs = source_specs(data, cfg.source or "the config")
     if not section.get("sources"):
         dataset = CocoSegDataset(ann=section.ann, img_dir=data.img_dir, pipeline=section.pipeline or None,
@@ -54,8 +56,9 @@ def collate(where: str):
         sizes = {tuple(item["image"].shape[-2:]) for item in items}
         if len(sizes) > 1:
             shown = ", ".join(f"{h}x{w}" for h, w in sorted(sizes)[:3])
-            raise SegkitError(f"{where}: images in one batch have different sizes ({shown}); add a Resize or "
-                              f"RandomCrop to {where}.pipeline or use batch size 1")
+            fix = (f"add a Resize or RandomCrop to {where}.pipeline or use batch size 1" if where == "data.train" else
+                   "evaluation runs at each image's own size: set data.val_batch_size=1")
+            raise SegkitError(f"{where}: images in one batch have different sizes ({shown}); {fix}")
         return default_collate(list(items))
 
     return collate_checked

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from segkit.config import Config, config_from_dict
-from segkit.engine.checkpoint import evaluated_weights, load_checkpoint
+from segkit.engine.checkpoint import evaluated_weights, load_checkpoint, load_weights
 from segkit.engine.dist import resolve_device
 from segkit.errors import SegkitError
 from segkit.inference.predictor import Member, Predictor
@@ -115,13 +115,8 @@ def build_ensemble(loaded: Checkpoints, weights: Sequence[float] | None = None,
     for i, (path, state) in enumerate(loaded.states):
         own = run_config(path, state) if isinstance(state.get("config"), Mapping) else loaded.config
         model = inference_network(own.model, len(classes))
-        try:
-            model.load_state_dict(evaluated_weights(state))
-        except (KeyError, RuntimeError) as err:
-            lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
-            detail = lines[1] if len(lines) > 1 and lines[0].endswith(":") else (lines or [type(err).__name__])[0]
-            raise SegkitError(f"{path}: weights do not fit model.type={own.model.type!r} ({detail}); use the "
-                              "config the checkpoint was trained with") from err
+        load_weights(model, evaluated_weights(state), f"{path}: weights do not fit model.type={own.model.type!r}",
+                     "use the config the checkpoint was trained with")
         members.append(Member(model.eval(), own.data.mean, own.data.std,
                               weight=1.0 if weights is None else float(weights[i]), name=str(path)))
     return Ensemble(members, classes, loaded.config)
@@ -155,9 +150,12 @@ def load_predictor(checkpoints: Sequence[str | Path], cfg: Config | None = None,
 
 
 def predictor_for(ensemble: Ensemble, *, tta: TTASpec | None = None, window: SlidingWindow | None = None,
-                  device: str | torch.device | None = None, batch_size: int | None = None) -> Predictor:
+                  device: str | torch.device | None = None, batch_size: int | None = None,
+                  resize: tuple[int, int] | None = None) -> Predictor:
+    """``window`` and ``resize`` default to the run config's ``test.mode`` and ``test.resize``."""
     cfg = ensemble.config
     return Predictor(ensemble.members, classes=ensemble.classes, tta=tta,
                      window=window if window is not None else window_from_config(cfg.test),
                      device=device if device is not None else resolve_device(cfg.train.device),
-                     amp=cfg.train.amp, batch_size=batch_size)
+                     amp=cfg.train.amp, batch_size=batch_size,
+                     resize=resize if resize is not None else cfg.test.get("resize"))

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from segkit.data.batch import DeviceBatcher
@@ -50,11 +51,6 @@ class Member:
     weight: float = 1.0
     name: str = ""
 
-    @property
-    def multiple(self) -> int:
-        """Side multiple the network needs (segkit's ``PaddedSegmenter`` pads to it itself)."""
-        return int(getattr(self.model, "multiple", 1))
-
 
 @dataclass
 class Prediction:
@@ -70,12 +66,15 @@ class Predictor:
 
     ``batch_size`` is the most inputs (views x images, or windows) one forward takes; the views of a batch go
     through each model together (default: :data:`DEFAULT_BATCH` for the device). ``amp`` is ``train.amp``
-    (autocast on the device). Nothing is kept between calls, so memory does not grow with the number of images.
+    (autocast on the device). ``resize`` ``(H, W)``: every image is predicted resized to that size (bilinearly,
+    then views and windows as usual) and the merged probabilities are resized back to the image's own size;
+    labels are then their argmax. Nothing is kept between calls, so memory does not grow with the number of images.
     """
 
     def __init__(self, members: Sequence[Member], *, classes: Sequence[str] | None = None,
                  tta: TTASpec | None = None, window: SlidingWindow | None = None,
-                 device: torch.device | str = "cpu", amp: object = False, batch_size: int | None = None) -> None:
+                 device: torch.device | str = "cpu", amp: object = False, batch_size: int | None = None,
+                 resize: tuple[int, int] | None = None) -> None:
         if not members:
             raise ValueError("a Predictor needs at least one model")
         batch_size = default_batch_size(device) if batch_size is None else batch_size
@@ -96,6 +95,7 @@ class Predictor:
         self.window = window
         self.amp = amp
         self.batch_size = batch_size
+        self.resize = tuple(resize) if resize is not None else None
         self._batchers = {(tuple(m.mean), tuple(m.std)): DeviceBatcher(self.device, m.mean, m.std)
                           for m in self.members}
 
@@ -109,17 +109,24 @@ class Predictor:
         """``images``: uint8 ``(B, 3, H, W)`` RGB (any device) -> :class:`Prediction` at ``(H, W)``."""
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be uint8 (B, 3, H, W), got {images.dtype} {tuple(images.shape)}")
+        size = tuple(images.shape[-2:])
+        resized = self.resize is not None and self.resize != size
         normalised: dict[tuple, torch.Tensor] = {}
         probs = decision = None
         for member, weight in zip(self.members, self.weights):
             key = (tuple(member.mean), tuple(member.std))
             if key not in normalised:
                 normalised[key] = self._batchers[key].images({"image": images})
+                if resized:
+                    normalised[key] = F.interpolate(normalised[key], size=self.resize, mode="bilinear",
+                                                    align_corners=False)
             member_probs, decision = self._merged(member, normalised[key])
             probs = member_probs if len(self.members) == 1 else (
                 weight * member_probs if probs is None else probs.add_(member_probs, alpha=weight))
         if len(self.members) > 1:
             decision = probs
+        if resized:
+            probs = decision = F.interpolate(probs, size=size, mode="bilinear", align_corners=False)
         return Prediction(probs, decision.max(dim=1).indices)
 
     def predict(self, image: np.ndarray | torch.Tensor) -> Prediction:
@@ -163,9 +170,11 @@ class Predictor:
     def _merged(self, member: Member, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One model's merged probabilities and the scores its labels are the argmax of."""
         height, width = images.shape[-2:]
-        views = self.tta.views(height, width, member.multiple)
-        # One view, whole image: mean of one softmax = softmax of one logit, so stay with the logits (exact).
-        in_logits = self.tta.merge == "logit" or (len(views) == 1 and self.window is None)
+        views = self.tta.views(height, width)
+        # One unscaled view of the whole image: the softmax of its logits is all there is, so keep the logits
+        # (their argmax is exact). Otherwise, under merge="prob", every output (a whole view or a window) is
+        # turned into probabilities at the size the model saw, before any resize: one order for both paths.
+        in_logits = self.tta.merge == "logit" or (len(views) == 1 and views[0].size is None and self.window is None)
         window = self.window
 
         def scores(inputs: torch.Tensor) -> torch.Tensor:
@@ -182,7 +191,8 @@ class Predictor:
 
 def _sum_over_views(images: torch.Tensor, views: list[View], scores: Callable[[torch.Tensor], torch.Tensor],
                     softmax: bool, batch_size: int) -> torch.Tensor:
-    """Sum over ``views`` of ``undo(scores(augment(images)))`` (then softmax), views of one shape batched."""
+    """Sum over ``views`` of ``undo(scores(augment(images)))``, views of one shape batched; with ``softmax`` the
+    scores become probabilities before ``undo`` resizes them (as each window's do on the sliding-window path)."""
     height, width = images.shape[-2:]
     total: torch.Tensor | None = None
     by_shape: dict[tuple[int, int], list[View]] = {}
@@ -191,9 +201,9 @@ def _sum_over_views(images: torch.Tensor, views: list[View], scores: Callable[[t
 
     def add(view: View, i0: int, i1: int, out: torch.Tensor) -> None:
         nonlocal total
-        out = view.undo(out, height, width)
         if softmax:
             out = torch.softmax(out, dim=1)
+        out = view.undo(out, height, width)
         if total is None:
             total = out.new_zeros(images.shape[0], *out.shape[1:])
         total[i0:i1] += out

@@ -8,6 +8,7 @@ out and listed in :attr:`ImageSource.skipped` instead of stopping the run.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from segkit.data.coco_checks import image_file_size
+from segkit.data.image_file import ImageDecodeError, read_rgb
 from segkit.data.json_file import is_int, read_json_object
 from segkit.errors import SegkitError
 
@@ -45,28 +47,41 @@ class ImageSource(Dataset):
         self.on_bad = on_bad
         self.categories = categories  # the COCO json's categories, when it has them
         self.skipped = list(skipped or [])  # {"name", "path", "reason"}
+        self.noted = 0  # decoded images that came with a warning (see decoded)
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | str]:
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | str, str]:
+        """``(index, image or why it is bad, a note about the image or "")``."""
         info = self.images[index]
-        bgr = cv2.imread(str(info.path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            return index, "OpenCV cannot decode it"
-        if bgr.shape[:2] != (info.height, info.width):
-            return index, f"decodes to {bgr.shape[1]}x{bgr.shape[0]} (WxH), its header says {info.width}x{info.height}"
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        return index, torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
+        try:
+            rgb, note = read_rgb(info.path)
+        except ImageDecodeError as err:
+            return index, str(err), ""
+        if rgb.shape[:2] != (info.height, info.width):
+            header = f"{info.width}x{info.height}"
+            return index, f"decodes to {rgb.shape[1]}x{rgb.shape[0]} (WxH), its header says {header}", ""
+        return index, torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))), note or ""
 
     def decoded(self, num_workers: int = 0) -> Iterator[tuple[InputImage, torch.Tensor]]:
-        """Decoded images in input order (decoded by ``num_workers`` processes ahead of the model)."""
+        """Decoded images in input order (decoded by ``num_workers`` processes ahead of the model).
+
+        A truncated or undecodable file is a bad image (:attr:`on_bad`); the first image with a note (a
+        16-bit image using little of its range) is named in a warning on stderr, the others counted in
+        :attr:`noted`.
+        """
         loader = DataLoader(self, batch_size=None, num_workers=num_workers, worker_init_fn=_one_cv2_thread)
-        for index, item in loader:
+        for index, item, note in loader:
             info = self.images[index]
             if isinstance(item, str):
                 _bad(self.on_bad, self.skipped, info.name, info.path, item)
                 continue
+            if note:
+                if not self.noted:
+                    print(f"segkit: warning: {info.path}: {note} (further such images are only counted)",
+                          file=sys.stderr)
+                self.noted += 1
             yield info, item
 
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from segkit.errors import SegkitError
-from segkit.paths import StagedFile
+from segkit.paths import StagedFile, remove_stale_temps
 
 HEADER = "image_id,PredictionString"
 _FORBIDDEN = (",", '"', "\n", "\r")
@@ -67,6 +67,7 @@ class SubmissionWriter:
         self.num_classes = num_classes
         self.size = size
         self.rows = 0
+        remove_stale_temps(path)
         self._file = StagedFile(path, "wb")
         self.path = self._file.path
         self._file.handle.write(HEADER.encode() + b"\n")

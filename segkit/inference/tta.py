@@ -2,10 +2,10 @@
 
 A view is one input resize (a scale) followed by one geometric transform; its ``undo`` applies the inverse
 transform to the model output and resizes it bilinearly to the *exact* original size. Scaled sizes are
-explicit: ``round(side * scale)`` rounded to the model's stride (so no padding is needed), and the way back
+explicit: each side is ``round(side * scale)`` on its own, so the aspect ratio is kept to within a pixel
+(the model pads its input to its stride itself, as at scale 1, and crops its output back), and the way back
 is a resize to the original ``(H, W)``, never a reciprocal scale factor (which misses the original size by a
-pixel whenever the side does not divide, and is where ttach's ``Scale`` fails). Scale 1 is the image as it
-is: the model pads it to its stride itself.
+pixel whenever the side does not divide, and is where ttach's ``Scale`` fails).
 
 Merging happens in the caller: ``prob`` averages each view's softmax (default; probabilities are comparable
 between views, logits' scales are not), ``logit`` averages the logits and takes one softmax. See
@@ -14,6 +14,7 @@ docs/inference.md for when the two choose different classes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -53,9 +54,9 @@ class TTASpec:
     def num_views(self) -> int:
         return len(_GEOMETRIC[self.mode]()) * len(self.scales)
 
-    def views(self, height: int, width: int, multiple: int = 1) -> list[View]:
-        """The views of an ``height x width`` image for a model whose inputs are padded to ``multiple``."""
-        sizes = [None if s == 1.0 else scaled_size(height, width, s, multiple) for s in self.scales]
+    def views(self, height: int, width: int) -> list[View]:
+        """The views of an ``height x width`` image."""
+        sizes = [None if s == 1.0 else scaled_size(height, width, s) for s in self.scales]
         return [View(size, transform) for size in sizes for transform in _GEOMETRIC[self.mode]()]
 
 
@@ -71,9 +72,11 @@ def parse_scales(text: str) -> tuple[float, ...]:
     return scales
 
 
-def scaled_size(height: int, width: int, scale: float, multiple: int = 1) -> tuple[int, int]:
-    """``(round(height * scale), round(width * scale))``, each rounded to a multiple of ``multiple`` (>= it)."""
-    return tuple(max(multiple, round(side * scale / multiple) * multiple) for side in (height, width))
+def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """Each side times ``scale``, rounded half up on its own (at least 1 pixel): the aspect ratio is kept to within
+    a pixel. Rounding to the model's stride instead would change it (97x131 at 0.5 would become 64x64 for
+    stride 32); the padded model needs no particular size."""
+    return tuple(max(1, math.floor(side * scale + 0.5)) for side in (height, width))
 
 
 @dataclass(frozen=True)

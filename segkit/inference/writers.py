@@ -17,8 +17,20 @@ from pycocotools import mask as mask_utils
 
 from segkit.errors import SegkitError
 from segkit.inference.sources import InputImage
-from segkit.paths import StagedFile, atomic_file, relative_output
+from segkit.paths import StagedFile, atomic_file, relative_output, remove_stale_temps
 from segkit.visualization.palette import class_colors, colorize, draw_legend
+
+
+def check_output_names(images: Sequence[InputImage]) -> None:
+    """Two inputs whose per-image files would share a name (``img.jpg`` and ``img.png`` both give
+    ``img.png``/``img.npz``) are refused before anything is predicted: the second would overwrite the first."""
+    first: dict[Path, InputImage] = {}
+    for image in images:
+        out = relative_output(image.name, "")
+        if out in first:
+            raise SegkitError(f"--input: {first[out].path} and {image.path} would both be written as {out}.png/.npz "
+                              "(per-image outputs drop the extension); rename one of them")
+        first[out] = image
 
 
 def _write_png(path: Path, picture: np.ndarray) -> None:
@@ -90,6 +102,7 @@ class CocoResultsWriter:
 
     def __init__(self, path: str | Path, category_ids: Sequence[int]) -> None:
         self.category_ids = list(category_ids)  # class index -> category id
+        remove_stale_temps(path)
         self._file = StagedFile(path, "w")
         self.path = self._file.path
         self._file.handle.write("[")

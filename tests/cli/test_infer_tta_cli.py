@@ -145,6 +145,20 @@ def test_folder_input_names_rows_by_relative_path_and_skips_bad_files_by_flag(ru
     independent_validator(csv, ["img0.jpg", "sub/img1.jpg"], 32, 7)
 
 
+def test_inputs_with_colliding_output_names_are_refused_before_predicting(runs, tiny_demo, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    source = sorted((tiny_demo / "images" / "test").iterdir())[0]
+    (folder / "img.jpg").write_bytes(source.read_bytes())
+    cv2.imwrite(str(folder / "img.png"), cv2.imread(str(source)))
+    argv = [str(runs["a"] / "best.pth"), "--input", str(folder), "--out-dir", str(tmp_path / "out"), "--save-png",
+            "--no-progress", "--device", "cpu"]
+    assert infer_cli.main(argv) == 2
+    line = one_error_line(capsys)
+    assert "img.jpg and" in line and "img.png would both be written as img.png" in line
+    assert not (tmp_path / "out" / "masks").exists()
+
+
 def test_an_interrupted_run_leaves_no_csv(runs, tiny_demo, tmp_path, monkeypatch, capsys):
     from segkit.inference.submission import SubmissionWriter
 
@@ -218,6 +232,54 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(runs, tiny_demo, tmp_p
 def one_error_line_of(code: int, capsys) -> str:
     assert code == 2
     return one_error_line(capsys)
+
+
+def numpy_miou(pairs: list[tuple[np.ndarray, np.ndarray]], num_classes: int, ignore: int = 255) -> float:
+    """mIoU over (prediction, ground truth) pairs, counted with numpy alone (classes absent from both: no IoU)."""
+    cm = np.zeros((num_classes, num_classes), np.int64)
+    for pred, gt in pairs:
+        keep = gt != ignore
+        cm += np.bincount(gt[keep].astype(np.int64) * num_classes + pred[keep], minlength=num_classes ** 2).reshape(
+            num_classes, num_classes)
+    inter, union = np.diag(cm), cm.sum(0) + cm.sum(1) - np.diag(cm)
+    return float(np.mean(inter[union > 0] / union[union > 0]))
+
+
+@pytest.mark.parametrize("options", [["--tta", "flip", "--resize", "48x40"],
+                                     ["--tta", "none", "--scales", "0.75", "--resize", "80x72", "--merge", "logit"]])
+def test_test_py_miou_equals_a_numpy_count_over_infer_tta_masks_with_resize(runs, tiny_demo, tmp_path, options):
+    """One contract: both predict each image at its own size (or at --resize, probabilities resized back)."""
+    options = [*options, "--no-progress", "--device", "cpu"]
+    ckpts = [str(runs["a"] / "best.pth"), str(runs["b"] / "best.pth")]
+    out = tmp_path / "metrics.json"
+    assert test_cli.main([str(runs["a_config"]), *ckpts, *options, "--out", str(out)]) == 0
+    tested = json.loads(out.read_text())
+    assert tested["resize"] == [int(v) for v in options[options.index("--resize") + 1].split("x")]
+    assert infer_cli.main([*ckpts, "--input", str(tiny_demo / "val.json"), "--out-dir", str(tmp_path / "val"),
+                           "--save-png", *options]) == 0
+    assert json.loads((tmp_path / "val" / "inference.json").read_text())["resize"] == tested["resize"]
+    dataset = CocoSegDataset(tiny_demo, "val.json", "images")
+    pairs = [(cv2.imread(str(tmp_path / "val" / "masks" / Path(info["file_name"]).with_suffix(".png")),
+                         cv2.IMREAD_UNCHANGED), dataset.mask(i)) for i, info in enumerate(dataset.images)]
+    assert all(pred.shape == (64, 64) for pred, _ in pairs)
+    assert numpy_miou(pairs, len(dataset.classes)) == pytest.approx(tested["mIoU"], abs=1e-12)
+
+    # The same json as a labelled test split gives the same numbers.
+    test_out = tmp_path / "test_split.json"
+    assert test_cli.main([str(runs["a_config"]), *ckpts, *options, "--split", "test", "--set",
+                          "data.test.ann=val.json", "--out", str(test_out)]) == 0
+    assert json.loads(test_out.read_text())["confusion_matrix"] == tested["confusion_matrix"]
+
+
+def test_test_py_refuses_an_unlabelled_test_split_and_an_evaluation_pipeline(runs, capsys):
+    ckpt = str(runs["a"] / "best.pth")
+    assert test_cli.main([str(runs["a_config"]), ckpt, "--split", "test", "--no-progress"]) == 2
+    assert "has no 'annotations'" in one_error_line(capsys)
+    pipeline = "data.val.pipeline=[dict(type='Resize', height=32, width=32)]"
+    assert test_cli.main([str(runs["a_config"]), ckpt, "--set", pipeline, "--no-progress"]) == 2
+    assert "data.val.pipeline must be []" in one_error_line(capsys)
+    assert test_cli.main([str(runs["a_config"]), ckpt, "--resize", "32", "--no-progress"]) == 2
+    assert "--resize '32'" in one_error_line(capsys)
 
 
 def test_test_py_and_infer_tta_agree_on_the_same_options(runs, tiny_demo, tmp_path):

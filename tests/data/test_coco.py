@@ -278,3 +278,15 @@ def test_a_malformed_ignore_rle_stops_or_drops_its_image(tmp_path, bad, reason):
         dataset(tmp_path / "bad")
     skipped = dataset(tmp_path / "bad", on_bad_annotation="skip")
     assert [info["id"] for info in skipped.images] == [1, 2] and skipped.skipped[0]["image_id"] == 0
+
+
+def test_a_truncated_jpeg_is_a_bad_image_not_grey_training_data(tmp_path):
+    make_dataset(tmp_path)
+    ds = dataset(tmp_path)
+    jpeg = tmp_path / "images" / "sub" / "c.jpg"
+    data = cv2.imencode(".jpg", cv2.GaussianBlur(np.random.default_rng(0).integers(0, 255, (W, H, 3), np.uint8),
+                                                 (3, 3), 1))[1].tobytes()
+    jpeg.write_bytes(data[:-40])
+    assert cv2.imread(str(jpeg)) is not None  # OpenCV alone returns it, grey where the data stops
+    with pytest.raises(SegkitError, match=r"cannot read image .*c.jpg \(listed in .*train.json\): a truncated JPEG"):
+        ds[2]

@@ -97,13 +97,13 @@ def test_two_sources_sigkill_mid_epoch_then_resume_is_bitwise_identical(tiny_con
 
 def test_a_kill_during_save_leaves_the_previous_checkpoint_loadable(tmp_path):
     path = tmp_path / "last.pth"
-    save_checkpoint({"epoch": 0, "w": torch.zeros(4)}, path)
+    save_checkpoint({"epoch": 0, "model": {"w": torch.zeros(4)}}, path)
     writer = textwrap.dedent(f"""
         import torch
         from segkit.engine.checkpoint import save_checkpoint
         big = torch.randn(64, 1024, 1024)  # 256 MB: the kill lands mid-write
         for epoch in range(1, 1000):
-            save_checkpoint({{"epoch": epoch, "w": big}}, {str(path)!r})
+            save_checkpoint({{"epoch": epoch, "model": {{"w": big}}}}, {str(path)!r})
     """)
     for delay in (0.5, 1.5):
         proc = subprocess.Popen([sys.executable, "-c", writer])
@@ -113,7 +113,7 @@ def test_a_kill_during_save_leaves_the_previous_checkpoint_loadable(tmp_path):
             proc.send_signal(signal.SIGKILL)
             proc.wait()
         state = load_checkpoint(path)  # whichever complete version was last renamed into place
-        assert state["epoch"] >= 0 and state["w"].numel() in (4, 64 * 1024 * 1024)
+        assert state["epoch"] >= 0 and state["model"]["w"].numel() in (4, 64 * 1024 * 1024)
 
 
 def test_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path, monkeypatch, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from segkit.inference.predictor import Predictor
 from segkit.inference.tta import TTASpec
@@ -89,3 +90,16 @@ def test_tta_ensemble_on_cuda_matches_the_cpu(images, toy_member):
     half = predictor("cuda", amp=True).predict_batch(images)  # uint8 on the CPU is moved by the predictor
     assert half.probs.dtype == torch.float32
     torch.testing.assert_close(half.probs.cpu(), cpu.probs, atol=5e-2, rtol=0)
+
+
+def test_resize_predicts_at_the_given_size_and_resizes_probabilities_back(images, toy_member):
+    member = toy_member(multiple=8)
+    pred = Predictor([member], tta=TTASpec("flip"), resize=(20, 30)).predict_batch(images)
+    x = F.interpolate(images.float(), size=(20, 30), mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        probs = (torch.softmax(member.model(x), 1) + torch.softmax(member.model(x.flip(-1)), 1).flip(-1)) / 2
+    expected = F.interpolate(probs, size=images.shape[-2:], mode="bilinear", align_corners=False)
+    torch.testing.assert_close(pred.probs, expected, atol=1e-5, rtol=0)
+    assert torch.equal(pred.labels, expected.argmax(1))
+    same = Predictor([member], resize=tuple(images.shape[-2:])).predict_batch(images)  # already that size
+    torch.testing.assert_close(same.probs, Predictor([member]).predict_batch(images).probs)

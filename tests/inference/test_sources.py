@@ -87,3 +87,36 @@ def test_networks_for_checkpoints_never_download_or_load_initial_weights():
     model = inference_network({"type": "Unet", "encoder_name": "resnet18", "encoder_weights": "imagenet",
                                "encoder_depth": 3, "decoder_channels": (8, 8, 8), "pretrained": "/no/such.pth"}, 3)
     assert model.multiple == 8
+
+
+def test_a_truncated_jpeg_stops_the_run_or_is_skipped(tmp_path):
+    rng = np.random.default_rng(0)
+    data = cv2.imencode(".jpg", rng.integers(0, 255, (40, 30, 3), np.uint8))[1].tobytes()
+    (tmp_path / "cut.jpg").write_bytes(data[:len(data) // 2])
+    write_image(tmp_path / "fine.png")
+    with pytest.raises(SegkitError, match=r"cut.jpg: a truncated JPEG.*--on-bad-image skip"):
+        list(open_source(tmp_path).decoded())
+    source = open_source(tmp_path, on_bad="skip")
+    assert [info.name for info, _ in source.decoded()] == ["fine.png"]
+    assert [(s["name"], s["reason"][:16]) for s in source.skipped] == [("cut.jpg", "a truncated JPEG")]
+
+
+def test_a_16_bit_image_using_little_of_its_range_is_warned_about_once(tmp_path, capsys):
+    for name in ("a.png", "b.png"):
+        assert cv2.imwrite(str(tmp_path / name), np.full((4, 5, 3), 4000, np.uint16))
+    assert cv2.imwrite(str(tmp_path / "c.png"), np.full((4, 5, 3), 60000, np.uint16))
+    source = open_source(tmp_path)
+    assert len(list(source.decoded())) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a.png" in err[0] and "largest value is 4000" in err[0]
+    assert source.noted == 2
+
+
+def test_inputs_whose_outputs_would_share_a_name_are_refused_naming_both(tmp_path):
+    from segkit.inference.writers import check_output_names
+
+    for name in ("img.jpg", "img.png", "sub/img.png", "other.png"):
+        write_image(tmp_path / name)
+    check_output_names(open_source(tmp_path, recursive=True).images[2:])  # sub/img.png and other.png are fine
+    with pytest.raises(SegkitError, match=r"img.jpg and .*img.png would both be written as img.png"):
+        check_output_names(open_source(tmp_path).images)

@@ -35,7 +35,7 @@ DIRECT_VIEWS = {
 def direct(model, images: torch.Tensor, views) -> torch.Tensor:
     x = images.float()
     with torch.no_grad():
-        probs = [torch.softmax(undo(model(aug(x))), dim=1) for aug, undo in views]
+        probs = [undo(torch.softmax(model(aug(x)), dim=1)) for aug, undo in views]
     return torch.stack(probs).mean(0)
 
 
@@ -84,7 +84,7 @@ def test_logit_merge_is_the_softmax_of_the_mean_logits(images, toy_member):
     (101, 75, (0.3, 0.9, 1.7)),
     (101, 75, (2.05,)),
 ])
-def test_multi_scale_resizes_to_stride_multiples_and_back_to_the_exact_size(height, width, scales, toy_member):
+def test_multi_scale_keeps_the_aspect_ratio_and_resizes_back_to_the_exact_size(height, width, scales, toy_member):
     images = torch.randint(0, 256, (1, 3, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
     member = toy_member(multiple=8)
     seen = []
@@ -93,10 +93,9 @@ def test_multi_scale_resizes_to_stride_multiples_and_back_to_the_exact_size(heig
     assert probs.shape == (1, 4, height, width)
     torch.testing.assert_close(probs.sum(1), torch.ones(1, height, width))
 
-    expected_sizes = [scaled_size(height, width, s, 8) if s != 1.0 else (height, width) for s in scales]
+    expected_sizes = [scaled_size(height, width, s) if s != 1.0 else (height, width) for s in scales]
     for scale, (h, w) in zip(scales, expected_sizes):
-        if scale != 1.0:
-            assert h % 8 == 0 and w % 8 == 0 and abs(h - height * scale) <= 4 and abs(w - width * scale) <= 4
+        assert abs(h - height * scale) <= 0.5 and abs(w - width * scale) <= 0.5
     views = []
     for size in expected_sizes:
         for aug, undo in DIRECT_VIEWS["flip"]:
@@ -108,13 +107,21 @@ def test_multi_scale_resizes_to_stride_multiples_and_back_to_the_exact_size(heig
 
             views.append((scaled_aug, scaled_undo))
     torch.testing.assert_close(probs, direct(member.model, images, views), atol=1e-5, rtol=0)
-    assert all(h % 8 == 0 and w % 8 == 0 for h, w in seen)  # the network never saw a padded input
+    # The network saw the scaled sizes padded to its stride (PaddedSegmenter), each side on its own.
+    assert sorted(set(seen)) == sorted({(-(-h // 8) * 8, -(-w // 8) * 8) for h, w in expected_sizes})
 
 
-def test_scaled_size_rounds_to_the_stride_and_never_below_it():
-    assert scaled_size(101, 75, 0.9, 32) == (96, 64)  # 90.9 -> 96, 67.5 -> 64
-    assert scaled_size(101, 75, 0.1, 32) == (32, 32)
-    assert scaled_size(512, 512, 1.25, 32) == (640, 640)
+@pytest.mark.parametrize("scale", [0.5, 0.75, 1.1, 1.25, 2.0])
+def test_each_side_keeps_its_own_scale_within_one_pixel(scale, toy_member):
+    """97x131 at 0.5 once became 64x64 (both sides rounded to stride 32): the aspect ratio must survive."""
+    member = toy_member(multiple=32)
+    seen = []
+    member.model.net.register_forward_hook(lambda mod, inp, out: seen.append(tuple(inp[0].shape[-2:])))
+    sizes = [view.size for view in TTASpec("none", (scale,)).views(97, 131)]
+    assert len(sizes) == 1 and abs(sizes[0][0] - 97 * scale) <= 1 and abs(sizes[0][1] - 131 * scale) <= 1
+    Predictor([member], tta=TTASpec("none", (scale,))).predict_batch(torch.zeros(1, 3, 97, 131, dtype=torch.uint8))
+    assert seen == [tuple(-(-side // 32) * 32 for side in sizes[0])]  # padded by the model, not resized to it
+    assert scaled_size(97, 131, 0.001) == (1, 1)
 
 
 def test_single_view_labels_are_the_argmax_of_the_logits_even_where_softmax_ties():

@@ -56,6 +56,19 @@ def test_slide_with_logit_merge_averages_window_logits(toy_member):
     torch.testing.assert_close(probs, torch.softmax(total / count, 1), atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("scales", [(0.75,), (1.0,), (1.25,), (0.75, 1.0, 1.25)])
+@pytest.mark.parametrize(("mode", "merge"), [("none", "prob"), ("flip", "prob"), ("flip", "logit")])
+def test_a_window_covering_the_image_equals_the_whole_image_at_every_scale(scales, mode, merge, toy_member):
+    """One order of softmax and resize on both paths: a window holding the whole (scaled) image changes nothing."""
+    images = torch.randint(0, 256, (2, 3, 37, 45), dtype=torch.uint8, generator=torch.Generator().manual_seed(6))
+    member = toy_member(multiple=8)
+    spec = TTASpec(mode, scales, merge)
+    whole = Predictor([member], tta=spec).predict_batch(images)
+    slide = Predictor([member], tta=spec, window=SlidingWindow(64, 64)).predict_batch(images)
+    torch.testing.assert_close(slide.probs, whole.probs, atol=1e-5, rtol=0)
+    assert (slide.labels == whole.labels).float().mean() > 0.999
+
+
 def test_a_1024x768_image_predicts_with_a_256_crop():
     torch.manual_seed(0)
     model = build_model(dict(type="Unet", encoder_name="resnet18", encoder_weights=None, encoder_depth=3,
