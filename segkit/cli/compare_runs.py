@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from segkit.cli.common import add_debug_flag, guarded
+from segkit.errors import SegkitError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "run (a folder or a run name from the table; added to the table if not listed)")
     parser.add_argument("--plot", metavar="PNG", help="write val mIoU curves and a per-class IoU heat map here")
     parser.add_argument("--out", metavar="FILE", help="also write the table to FILE")
+    parser.add_argument("--group-seeds", action="store_true", help="fold runs in <name>/seed<k> folders (a sweep's "
+                        "arms) into one row each: mean ± std, min/max over the seeds (md or csv)")
     add_debug_flag(parser)
     return parser
 
@@ -28,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
 @guarded
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    if args.group_seeds:
+        clash = [flag for flag, used in (("--baseline", args.baseline), ("--sort", args.sort), ("--plot", args.plot),
+                                          ("--format html", args.format == "html")) if used]
+        if clash:
+            raise SegkitError(f"--group-seeds does not combine with {', '.join(clash)}; it writes md or csv")
     from segkit.experiments.compare import compare, render
     from segkit.experiments.runs import find_runs
 
@@ -39,10 +47,14 @@ def main(argv: list[str]) -> int:
     baseline = args.baseline
     if baseline_dir is not None:
         baseline = next((r.name for r in runs if r.path.resolve() == baseline_dir.resolve()), baseline)
-    comparison = compare(runs, baseline=baseline, sort=args.sort)
-    table = render(comparison, args.format)
+    if args.group_seeds:
+        table = _grouped_table(runs, args.format)
+        comparison = None
+    else:
+        comparison = compare(runs, baseline=baseline, sort=args.sort)
+        table = render(comparison, args.format)
     sys.stdout.write(table)
-    if args.format == "csv":
+    if comparison is not None and args.format == "csv":
         for note in comparison.notes:
             print(f"note: {note}", file=sys.stderr)
     if args.out:
@@ -50,10 +62,17 @@ def main(argv: list[str]) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(table, encoding="utf-8")
     if args.plot:
-        from segkit.visualization.run_plots import save_comparison_plot
+        from segkit.experiments.run_plots import save_comparison_plot
 
         print(f"plot written to {save_comparison_plot(runs, comparison, args.plot)}", file=sys.stderr)
     return 0
+
+
+def _grouped_table(runs: list, fmt: str) -> str:
+    from segkit.experiments.seeds import group_seeds, render_rows, seed_rows
+
+    classes = [c for c in runs[0].classes if all(c in r.classes for r in runs[1:])]
+    return render_rows(*seed_rows(group_seeds(runs), classes), fmt)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ COMMANDS = {
     "analyze-dataset": "segkit.cli.analyze_dataset",
     "browse-dataset": "segkit.cli.browse_dataset",
     "compare-runs": "segkit.cli.compare_runs",
+    "sweep": "segkit.cli.sweep",
     "config-docs": "segkit.cli.config_docs",
 }
 

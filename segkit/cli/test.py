@@ -47,32 +47,16 @@ def main(argv: list[str]) -> int:
     weights = ensemble_weights(args, len(args.checkpoints))
     cfg = load_cli_config(args)
 
-    from segkit.data.loader import build_dataloader, build_dataset
-    from segkit.engine.dist import resolve_device
-    from segkit.evaluation.evaluator import SegEvaluator
     from segkit.evaluation.report import format_table, table_columns
-    from segkit.inference.checkpoints import load_ensemble, predictor_for
-    from segkit.inference.evaluate import evaluate
+    from segkit.inference.evaluate import evaluate, prepare_evaluation
     from segkit.visualization.panel_files import PanelFileWriter
 
-    device = resolve_device(cfg.train.device)
-    # The evaluated split never augments: the train pipeline would make the numbers random.
-    cfg.data[args.split].pipeline = cfg.data.val.pipeline
-    cfg.data.train.copy_paste = None
-    dataset = build_dataset(cfg, args.split)
-    ensemble = load_ensemble(args.checkpoints, cfg, weights, expected_classes=dataset.classes,
-                             expected_from=str(dataset.ann_file))
-    loader = build_dataloader(cfg, "val", dataset, device=device)
-    # By default one forward per loader batch and view (all views at once on CUDA): with one view, exactly the
-    # batches training validated.
-    views = spec.num_views if device.type == "cuda" else 1
-    predictor = predictor_for(ensemble, tta=spec, window=window, device=device,
-                              batch_size=batch_size(args, loader.batch_size * views))
-    evaluator = SegEvaluator(len(dataset.classes), dataset.classes, cfg.data.ignore_index, device,
-                             boundary_iou=args.boundary_iou or cfg.evaluation.boundary_iou,
-                             boundary_dilation=cfg.evaluation.boundary_dilation)
+    setup = prepare_evaluation(cfg, args.checkpoints, args.split, spec, window, weights,
+                               batch_size=batch_size(args, None),
+                               boundary_iou=args.boundary_iou or cfg.evaluation.boundary_iou)
+    dataset, predictor, evaluator = setup.dataset, setup.predictor, setup.evaluator
     panels = PanelFileWriter(args.show_dir, dataset.classes, cfg.data.ignore_index) if args.show_dir else None
-    metrics = evaluate(predictor, loader, evaluator, progress=not args.no_progress,
+    metrics = evaluate(predictor, setup.loader, evaluator, progress=not args.no_progress,
                        on_batch=panels.observe if panels else None)
     how = describe(spec, predictor.window, len(args.checkpoints))
     print(f"{', '.join(args.checkpoints)} on {args.split} ({len(dataset)} images{', ' + how if how else ''}):")
