@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-tta", metavar="MODES", help="evaluate each finished run under these TTA modes, "
                         "e.g. none,flip,hvflip,d4,flip+scales (+scales: also at 0.75 and 1.25)")
     parser.add_argument("--table-only", action="store_true", help="train nothing: tabulate what has finished")
+    parser.add_argument("--best-of", metavar="ARM1,ARM2", help="train nothing: print the arm among these with the "
+                        "highest mean mIoU (all seeds finished), for scripts that chain sweeps")
     add_debug_flag(parser)
     return parser
 
@@ -38,6 +40,11 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.seeds < 1:
         raise SegkitError(f"--seeds {args.seeds}: give at least 1")
+    if args.best_of:
+        from segkit.experiments.sweep_report import best_arm, sweep_tables
+
+        print(best_arm(sweep_tables(Path(args.work_dir)), [a.strip() for a in args.best_of.split(",")]))
+        return 0
     from segkit.config import load_config
     from segkit.experiments.sweep import Sweep, named_arm, parse_grid, parse_tta, plan_arms
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from segkit.errors import SegkitError
 from segkit.experiments.runs import Run, load_run
 from segkit.experiments.seeds import Group, Spread, group_seeds, render_rows, seed_rows
 from segkit.experiments.sweep import load_sweep, read_tta, run_done
@@ -48,6 +49,18 @@ class SweepTables:
                                                          if mode in rec])
             rows.append(row)
         return columns, rows if modes else []
+
+
+def best_arm(tables: SweepTables, candidates: list[str]) -> str:
+    """The candidate arm with the highest mean mIoU; every candidate must have all its planned seeds."""
+    groups = {g.name: g for g in tables.groups}
+    for name in candidates:
+        if name not in tables.plan["arms"]:
+            raise SegkitError(f"--best-of {name}: not an arm of {tables.root} ({', '.join(tables.plan['arms'])})")
+        if name in tables.partial:
+            raise SegkitError(f"--best-of {name}: {tables.partial[name]}/{tables.plan['seeds']} seeds finished in "
+                              f"{tables.root}; finish the sweep first")
+    return max(candidates, key=lambda n: groups[n].spread("mIoU").mean)  # type: ignore[union-attr]
 
 
 def sweep_tables(root: Path) -> SweepTables:
