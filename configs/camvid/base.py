@@ -2,7 +2,7 @@
 # on a 2-core CPU: the base of the ablation in docs/results.md (tools/run_camvid_ablation.sh).
 #
 # Budget (one run, about 7 minutes on 2 quiet CPU cores): photos resized from 360x480 to half size, 180x240;
-# training on random 128x192 crops of those, batch 8, 46 steps per epoch, 8 epochs = 368 steps; validation
+# training on random 128x192 crops of those, batch 8, 45 steps per epoch, 8 epochs = 360 steps; validation
 # on the 101 val images at 180x240 (masks resized with nearest neighbour, so the numbers are half-resolution
 # IoU) with Boundary IoU, every 2 epochs. A GPU user should drop the Resize, crop 512x512 at full size,
 # train 100+ epochs and start from ImageNet weights (model.encoder_weights="imagenet").

@@ -19,6 +19,7 @@ COMMANDS = {
     "browse-dataset": "segkit.cli.browse_dataset",
     "compare-runs": "segkit.cli.compare_runs",
     "sweep": "segkit.cli.sweep",
+    "results-doc": "segkit.cli.results_doc",
     "config-docs": "segkit.cli.config_docs",
 }
 

@@ -14,7 +14,7 @@ from typing import Any
 from segkit.errors import SegkitError
 from segkit.experiments.runs import Run, load_run
 from segkit.experiments.seeds import Group, Spread, group_seeds, render_rows, seed_rows
-from segkit.experiments.sweep import load_sweep, read_tta, run_done
+from segkit.experiments.sweep import SCALES_SUFFIX, load_sweep, read_tta, run_done
 
 
 @dataclass
@@ -38,7 +38,7 @@ class SweepTables:
     def tta_table(self) -> tuple[list[str], list[dict[str, Any]]]:
         """Rows = arms, columns = mIoU and mBoundaryIoU under each evaluated TTA mode (mean ± std over seeds)."""
         records = {g.name: [read_tta(r.path) for r in g.runs] for g in self.groups}
-        modes = list(dict.fromkeys(m for runs in records.values() for rec in runs for m in rec))
+        modes = sorted({m for runs in records.values() for rec in runs for m in rec}, key=_mode_order)
         columns = ["arm", *[f"{metric} {mode}" for mode in modes for metric in ("mIoU", "mBoundaryIoU")]]
         rows = []
         for group in self.groups:
@@ -49,6 +49,13 @@ class SweepTables:
                                                          if mode in rec])
             rows.append(row)
         return columns, rows if modes else []
+
+
+def _mode_order(mode: str) -> tuple[int, int, str]:
+    from segkit.inference.tta import TTA_MODES
+
+    base = mode.removesuffix(SCALES_SUFFIX)
+    return (TTA_MODES.index(base) if base in TTA_MODES else len(TTA_MODES), mode != base, mode)
 
 
 def best_arm(tables: SweepTables, candidates: list[str]) -> str:

@@ -158,3 +158,27 @@ def test_bad_options_fail_before_anything_is_written(tiny_config, tmp_path, caps
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
     assert not work.exists()
+
+
+def test_results_page_marks_partial_sweeps_and_claims_effects_only_beyond_two_std(sweep, tmp_path):
+    from segkit.cli.results_doc import main as results_main
+    from segkit.experiments.results_doc import effect
+    from segkit.experiments.seeds import Spread
+
+    root, _ = sweep
+    out = tmp_path / "results.md"
+    assert results_main([str(root), "--highlight", "Background", "--out", str(out)]) == 0
+    page = out.read_text()
+    assert "Complete: 2 seeds for each of 2 arms." in page and "| CrossEntropy | CrossEntropy | 2 |" in page
+    assert "IoU Background" in page and "mIoU flip" in page and "Recommended:" in page
+    copy = tmp_path / "sw"
+    shutil.copytree(root, copy)
+    (copy / "Focal" / "seed1" / "done.json").unlink()
+    assert results_main([str(copy), "--out", str(out)]) == 0
+    assert "**PARTIAL**: finished seeds per arm: CrossEntropy 2/2, Focal 1/2" in out.read_text()
+    assert "No verdict yet" in out.read_text()
+    base = Spread(3, 0.50, 0.01, 0.49, 0.51)
+    assert effect(Spread(3, 0.53, 0.01, 0.52, 0.54), base) == "+3.00 (effect, 2 std = 2.00)"
+    assert effect(Spread(3, 0.53, 0.02, 0.51, 0.55), base) == "+3.00 (no effect, 2 std = 4.00)"
+    assert effect(Spread(1, 0.60, None, 0.60, 0.60), base) == "+10.00 (one seed: no claim)"
+    assert results_main([str(root), "--out", str(tmp_path)]) == 2
