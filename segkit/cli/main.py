@@ -20,6 +20,7 @@ COMMANDS = {
     "compare-runs": "segkit.cli.compare_runs",
     "sweep": "segkit.cli.sweep",
     "results-doc": "segkit.cli.results_doc",
+    "masks-to-coco": "segkit.cli.masks_to_coco",
     "config-docs": "segkit.cli.config_docs",
 }
 

@@ -30,7 +30,7 @@ from segkit.data.masks import IGNORE_REGION
 from segkit.inference.confidence import ConfidenceHistogram, float16_confidence, pseudo_mask
 from segkit.inference.predictor import Predictor
 from segkit.inference.sources import ImageSource, InputImage
-from segkit.inference.writers import region_rle
+from segkit.data.rle import region_rle
 from segkit.paths import StagedFile
 
 ConfidenceMap = tuple[InputImage, np.ndarray, np.ndarray]  # (image, uint8 labels, float16 confidence)

@@ -1,0 +1,5 @@
+"""Class-index PNG masks -> COCO json: ``python tools/masks_to_coco.py --images DIR --masks DIR --classes F --out J``."""
+
+from segkit.cli.masks_to_coco import main
+
+raise SystemExit(main())
