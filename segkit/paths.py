@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -19,6 +20,25 @@ def output_dir(path: str | Path, flag: str = "--out") -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise SegkitError(f"{flag} {path}: cannot create the folder ({err.strerror})") from err
+    return path
+
+
+def output_file(path: str | Path, flag: str = "--out") -> Path:
+    """Check, before any work, that a file can be written at ``path``: not a folder, no file where a folder
+    must be, and a writable folder (missing folders are created later, when the file is written)."""
+    path = Path(path)
+    if path.is_dir():
+        raise SegkitError(f"{flag} {path}: is a folder; give a file name inside it")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise SegkitError(f"{flag} {path}: {existing} is a file, not a folder; choose another path")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise SegkitError(f"{flag} {path}: cannot write in {existing} ({err.strerror}); choose another path") from err
     return path
 
 

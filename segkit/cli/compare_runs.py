@@ -38,12 +38,21 @@ def main(argv: list[str]) -> int:
             raise SegkitError(f"--group-seeds does not combine with {', '.join(clash)}; it writes md or csv")
     from segkit.experiments.compare import compare, render
     from segkit.experiments.runs import find_runs
+    from segkit.paths import atomic_file, output_file
+
+    for flag, path in (("--out", args.out), ("--plot", args.plot)):
+        if path:
+            output_file(path, flag)  # before reading any run: a bad path fails first, in one line
 
     patterns = list(args.runs)
     baseline_dir = Path(args.baseline) if args.baseline and Path(args.baseline).is_dir() else None
     if baseline_dir is not None and all(Path(p).resolve() != baseline_dir.resolve() for p in patterns):
         patterns.insert(0, args.baseline)
-    runs = find_runs(patterns)
+    left_out: list[Path] = []
+    runs = find_runs(patterns, left_out)
+    for path in left_out:
+        print(f"note: {path}: left out, no metrics.jsonl or summary.json (crashed or stopped before its first "
+              "validation?)", file=sys.stderr)
     baseline = args.baseline
     if baseline_dir is not None:
         baseline = next((r.name for r in runs if r.path.resolve() == baseline_dir.resolve()), baseline)
@@ -60,7 +69,8 @@ def main(argv: list[str]) -> int:
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(table, encoding="utf-8")
+        with atomic_file(out) as handle:
+            handle.write(table)
     if args.plot:
         from segkit.experiments.run_plots import save_comparison_plot
 

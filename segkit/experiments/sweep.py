@@ -33,7 +33,7 @@ from segkit.data.kfold import write_json
 from segkit.engine.launch import train_run
 from segkit.engine.provenance import config_hash
 from segkit.errors import SegkitError
-from segkit.experiments.compare import flatten
+from segkit.experiments.compare import flatten, normalised
 
 PLAN = "sweep.json"
 DONE = "done.json"
@@ -166,16 +166,11 @@ class Sweep:
 
 def config_changes(run: Path, cfg: Config) -> list[str]:
     """Keys (with old -> new values) where the config recorded in ``run`` differs from ``cfg`` in what it trains."""
-    before = _normalised(flatten(load_config(run / "config.py").to_dict()))
-    now = _normalised(flatten(cfg.to_dict()))
+    before = {k: normalised(v) for k, v in flatten(load_config(run / "config.py").to_dict()).items()}
+    now = {k: normalised(v) for k, v in flatten(cfg.to_dict()).items()}
     keys = [k for k in dict.fromkeys([*before, *now]) if not any(k == n or k.startswith(f"{n}.") for n in
                                                                   NOT_RESULT_KEYS)]
     return [f"{k}: {before.get(k, '-')!r} -> {now.get(k, '-')!r}" for k in keys if before.get(k) != now.get(k)]
-
-
-def _normalised(flat: dict[str, Any]) -> dict[str, Any]:
-    """Tuples and lists compare equal (a config file's tuple is a list on the command line)."""
-    return {k: json.loads(json.dumps(v, default=str)) for k, v in flat.items()}
 
 
 def run_done(run: Path) -> bool:
