@@ -1,4 +1,4 @@
-"""Class-index PNG masks -> COCO json: ``python tools/masks_to_coco.py --images DIR --masks DIR --classes F --out J``."""
+"""PNG class masks -> COCO json: ``python tools/masks_to_coco.py --images D --masks D --classes F --out J``."""
 
 from segkit.cli.masks_to_coco import main
 

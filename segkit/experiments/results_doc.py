@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from segkit.experiments.seeds import Spread, markdown_table
+from segkit.experiments.sweep import PLAN
 from segkit.experiments.sweep_report import SweepTables, sweep_tables
 
 HEADER = """# Results
@@ -51,9 +52,9 @@ def sweep_section(tables: SweepTables, highlight: Sequence[str]) -> str:
     partial = tables.partial
     seeds = tables.plan["seeds"]
     if partial:
-        lines.append(f"**PARTIAL**: finished seeds per arm: "
-                     + ", ".join(f"{g.name} {len(g.runs)}/{seeds}" for g in groups)
-                     + "".join(f", {a} 0/{seeds}" for a, n in partial.items() if n == 0)
+        done = {g.name: len(g.runs) for g in groups}
+        lines.append("**PARTIAL**: finished seeds per arm: "
+                     + ", ".join(f"{a} {done.get(a, 0)}/{seeds}" for a in tables.plan["arms"])
                      + ". Rerun the ablation script to continue.")
     else:
         lines.append(f"Complete: {seeds} seeds for each of {len(groups)} arms.")
@@ -102,8 +103,11 @@ def verdict(tables: SweepTables) -> str:
 
 
 def results_page(roots: Sequence[Path], highlight: Sequence[str] = ()) -> str:
-    sections = [sweep_section(sweep_tables(root), highlight) for root in roots]
-    total = sum(r.summary.get("train_seconds") or 0 for root in roots for g in sweep_tables(root).groups
+    """The page; a sweep folder without ``sweep.json`` yet is a section saying that it has not started."""
+    started = {root: sweep_tables(root) for root in roots if (root / PLAN).is_file()}
+    sections = [sweep_section(started[root], highlight) if root in started else
+                f"## {root.name}\n\n**Not started yet** (no {PLAN} in {root}).\n" for root in roots]
+    total = sum(r.summary.get("train_seconds") or 0 for tables in started.values() for g in tables.groups
                 for r in g.runs if r.summary)
     timing = f"Training time of all finished runs here: {total / 3600:.1f} h of 2-core CPU (TTA evaluation excluded).\n"
     return HEADER.format(sweeps=" ".join(str(r) for r in roots)) + "\n" + timing + "\n" + "\n\n".join(sections)
