@@ -6,7 +6,6 @@ running gives a partial table that says it is partial.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,9 +90,6 @@ def write_tables(tables: SweepTables) -> str:
         (tables.root / f"{stem}.md").write_text(text, encoding="utf-8")
         (tables.root / f"{stem}.csv").write_text(render_rows(columns, rows, "csv"), encoding="utf-8")
         parts.append(text)
-    (tables.root / "arms.json").write_text(json.dumps(
-        {g.name: {"seeds": len(g.runs), "mIoU": g.spread("mIoU").mean if g.spread("mIoU") else None}
-         for g in tables.groups}, indent=2) + "\n", encoding="utf-8")
     partial = tables.partial
     note = ("partial: finished seeds per arm " + ", ".join(f"{a} {n}/{tables.plan['seeds']}"
                                                            for a, n in partial.items())) if partial else ""
