@@ -3,7 +3,7 @@
 #   1. loss: CrossEntropy, Focal, BoundaryFocal, Combo (CrossEntropy + Dice), LovaszSoftmax; 3 seeds each
 #   2. on the better of CrossEntropy and BoundaryFocal (by mean mIoU): the loss alone, + EMA, + CutMix; 3 seeds
 #   each arm's runs are then evaluated under TTA none/flip/hvflip/d4/flip+scales, and docs/results.md is
-#   generated from both sweep folders. About 24 runs of ~7 minutes each on 2 quiet CPU cores (docs/results.md).
+#   generated from both sweep folders. About 24 runs of an estimated ~7 minutes each on 2 quiet CPU cores.
 # Environment: SWEEPS (default work_dirs/sweeps), CAMVID (data.root, default: the config's ../shared/data/camvid),
 # PYTHON (default .venv/bin/python).
 set -euo pipefail
