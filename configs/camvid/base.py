@@ -2,8 +2,9 @@
 # on a 2-core CPU: the base of the ablation in docs/results.md (tools/run_camvid_ablation.sh).
 #
 # Budget (one run, an estimated 7 minutes on 2 quiet CPU cores: ~1.2 s a step, scaled from the ~4.5 s of a
-# 256x352 batch; not measured quiet, steps took 8-60 s while this machine was shared by five jobs): photos resized from 360x480 to half size, 180x240;
-# training on random 128x192 crops of those, batch 8, 45 steps per epoch, 8 epochs = 360 steps; validation
+# 256x352 batch; not measured quiet, steps took 8-60 s while this machine was shared by five jobs):
+# photos resized from 360x480 to half size, 180x240; training on random 128x192 crops of those, batch 8,
+# 45 steps per epoch, 8 epochs = 360 steps; validation
 # on the 101 val images at 180x240 (masks resized with nearest neighbour, so the numbers are half-resolution
 # IoU) with Boundary IoU, every 2 epochs. A GPU user should drop the Resize, crop 512x512 at full size,
 # train 100+ epochs and start from ImageNet weights (model.encoder_weights="imagenet").
