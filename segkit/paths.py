@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from glob import escape as glob_escape
 from pathlib import Path
@@ -49,9 +50,12 @@ def _check_creatable(folder: Path, flag: str, target: Path) -> None:
             break
         existing = existing.parent
     if not existing.is_dir():
-        raise SegkitError(f"{flag} {target}: {existing} is a file, so nothing can be created under it")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise SegkitError(f"{flag} {target}: the folder {existing} is not writable")
+        raise SegkitError(f"{flag} {target}: {existing} is a file, not a folder; choose another path")
+    try:  # a real write: os.access says yes to root even where the file system refuses (/proc, read-only mounts)
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise SegkitError(f"{flag} {target}: cannot write in {existing} ({err.strerror}); choose another path") from err
 
 
 def remove_stale_temps(path: str | Path) -> list[Path]:

@@ -5,9 +5,9 @@ Every ``python tools/...`` / ``segkit ...`` line of a ```bash block is parsed by
 ``configs/demo_*``, ``data/demo`` or ``work_dirs/demo_*``) are run for real, in a sandbox where ``data/demo``
 is a tiny demo set and ``work_dirs/demo_unet`` a run trained on it by the documented train command. There
 every ``configs/demo_*.py`` is the repository's file with ``train.epochs=2`` on top (every other config is
-the repository's own), so the demo-sized commands run in seconds; the documented epochs are not what they test. Commands on
-the real trash data or several GPUs can only be parsed here. Synopses with placeholders belong in ```text
-blocks, not in ```bash ones.
+the repository's own), so the demo-sized commands run in seconds; the documented epochs are not what they
+test. Commands on the real trash data or several GPUs can only be parsed here. Synopses with placeholders
+belong in ```text blocks, not in ```bash ones.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ COMMANDS = {
     "analyze-dataset": "segkit.cli.analyze_dataset",
     "browse-dataset": "segkit.cli.browse_dataset",
     "compare-runs": "segkit.cli.compare_runs",
+    "sweep": "segkit.cli.sweep",
+    "results-doc": "segkit.cli.results_doc",
+    "masks-to-coco": "segkit.cli.masks_to_coco",
     "config-docs": "segkit.cli.config_docs",
 }
 

@@ -54,35 +54,16 @@ def main(argv: list[str]) -> int:
         check_output_folder(args.show_dir, "--show-dir")
     cfg = load_cli_config(args)
 
-    from segkit.data.loader import build_dataloader, build_dataset
-    from segkit.engine.dist import resolve_device
-    from segkit.evaluation.evaluator import SegEvaluator
     from segkit.evaluation.report import format_table, table_columns
-    from segkit.inference.checkpoints import load_ensemble, predictor_for
-    from segkit.inference.evaluate import evaluate
+    from segkit.inference.evaluate import evaluate, prepare_evaluation
     from segkit.visualization.panel_files import PanelFileWriter
 
-    device = resolve_device(cfg.train.device)
-    # Every split is evaluated as infer_tta predicts: each image at its own size, no augmentation (val and test
-    # pipelines are [] by the schema); a fixed size is the Predictor's --resize / test.resize.
-    cfg.data.train.pipeline = []
-    cfg.data.train.copy_paste = None
-    if args.split == "test":
-        _check_labelled(Path(cfg.data.root) / cfg.data.test.ann)
-    dataset = build_dataset(cfg, args.split, labelled=True)
-    ensemble = load_ensemble(args.checkpoints, cfg, weights, expected_classes=dataset.classes,
-                             expected_from=str(dataset.ann_file))
-    loader = build_dataloader(cfg, "val", dataset, device=device)
-    # By default one forward per loader batch and view (all views at once on CUDA): with one view, exactly the
-    # batches training validated.
-    views = spec.num_views if device.type == "cuda" else 1
-    predictor = predictor_for(ensemble, tta=spec, window=window, device=device,
-                              batch_size=batch_size(args, loader.batch_size * views), resize=resize)
-    evaluator = SegEvaluator(len(dataset.classes), dataset.classes, cfg.data.ignore_index, device,
-                             boundary_iou=args.boundary_iou or cfg.evaluation.boundary_iou,
-                             boundary_dilation=cfg.evaluation.boundary_dilation)
+    setup = prepare_evaluation(cfg, args.checkpoints, args.split, spec, window, weights,
+                               batch_size=batch_size(args, None), resize=resize,
+                               boundary_iou=args.boundary_iou or cfg.evaluation.boundary_iou)
+    dataset, predictor, evaluator = setup.dataset, setup.predictor, setup.evaluator
     panels = PanelFileWriter(args.show_dir, dataset.classes, cfg.data.ignore_index) if args.show_dir else None
-    metrics = evaluate(predictor, loader, evaluator, progress=not args.no_progress,
+    metrics = evaluate(predictor, setup.loader, evaluator, progress=not args.no_progress,
                        on_batch=panels.observe if panels else None)
     how = describe(spec, predictor.window, len(args.checkpoints), predictor.resize)
     print(f"{', '.join(args.checkpoints)} on {args.split} ({len(dataset)} images{', ' + how if how else ''}):")
@@ -101,17 +82,6 @@ def main(argv: list[str]) -> int:
         out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         print(f"metrics written to {out}")
     return 0
-
-
-def _check_labelled(ann: Path) -> None:
-    """``--split test`` evaluates a labelled test json; the usual unlabelled one is predicted, not evaluated."""
-    from segkit.data.json_file import read_json_object
-    from segkit.errors import SegkitError
-
-    if ann.is_file() and not isinstance(read_json_object(ann).get("annotations"), list):
-        raise SegkitError(f"--split test: data.test.ann {ann} has no 'annotations' list, so there is nothing to "
-                          "evaluate against; predict it with tools/infer_tta.py, or point data.test.ann at a "
-                          "labelled json")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+from pycocotools import mask as mask_utils
 
 _MAX_CHARS = 12  # 60 bits per number: far beyond any image, small enough that int64 shifts cannot overflow
 
@@ -112,3 +113,9 @@ def decode_boxes(runs: Sequence[np.ndarray], height: int, values: Sequence[int] 
         w, h, o = int(box_w[k]), int(box_h[k]), int(offset[k])
         out[region] = int(y0[k]), int(x0[k]), cv2.transpose(buffer[o : o + w * h].reshape(w, h))
     return out
+
+
+def region_rle(region: np.ndarray) -> dict:
+    """A boolean ``(H, W)`` region as a json-ready COCO compressed RLE ``{"size": [H, W], "counts": str}``."""
+    rle = mask_utils.encode(np.asfortranarray(region.view(np.uint8)))
+    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}

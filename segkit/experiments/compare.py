@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,9 +39,14 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+def normalised(value: Any) -> Any:
+    """The value as JSON would store it: a tuple in a config file equals the list ``--set`` gives."""
+    return json.loads(json.dumps(value, default=str))
+
+
 def differing_keys(configs: Sequence[Mapping[str, Any]]) -> list[str]:
     """Flattened keys whose value is not the same in every config (a missing key counts as different)."""
-    flat = [flatten(c) for c in configs]
+    flat = [{k: normalised(v) for k, v in flatten(c).items()} for c in configs]
     keys: dict[str, None] = {}
     for f in flat:
         keys.update(dict.fromkeys(f))
@@ -77,42 +83,49 @@ def compare(runs: Sequence[Run], baseline: str | None = None, sort: str | None =
     if baseline is not None and baseline not in names:
         raise SegkitError(f"--baseline {baseline}: not one of the compared runs ({', '.join(names)})")
     notes: list[str] = []
-    shared = [c for c in runs[0].classes if all(c in r.classes for r in runs[1:])]
-    if any(r.classes != runs[0].classes for r in runs[1:]):
-        only = sorted({c for r in runs for c in r.classes} - set(shared))
+    known = [r for r in runs if r.classes] or list(runs)  # a run that never validated has no class list yet
+    shared = [c for c in known[0].classes if all(c in r.classes for r in known[1:])]
+    if any(r.classes != known[0].classes for r in known[1:]):
+        only = sorted({c for r in known for c in r.classes} - set(shared))
         notes.append(f"the runs have different class lists: compared on the {len(shared)} shared classes "
                      f"(not in every run: {', '.join(only) or 'none'}); 'mIoU (shared)' averages those")
     keys = differing_keys([r.config for r in runs])
-    metric_columns = ["mIoU", "epoch"] + (["mIoU (shared)"] if notes else []) + shared
+    with_shared = bool(notes)
+    metric_columns = ["mIoU", "epoch"] + (["mIoU (shared)"] if with_shared else []) + shared
     values: dict[str, dict[str, Any]] = {}
     for run in runs:
         flat = flatten(run.config)
-        row: dict[str, Any] = {k: flat.get(k, ABSENT) for k in keys}
+        row: dict[str, Any] = {k: normalised(flat[k]) if k in flat else ABSENT for k in keys}
         best = run.best
         if best is None:
-            notes.append(f"{run.name}: no validation yet (metrics.jsonl is empty)")
+            notes.append(f"{run.name}: no validation yet (no metrics.jsonl line)")
         row["mIoU"] = best["mIoU"] if best else None
         row["epoch"] = best["epoch"] if best else None
         per_class = best["IoU"] if best else {}
         for c in shared:
             row[c] = per_class.get(c)
-        if notes and best:
+        if with_shared:
             scores = [per_class[c] for c in shared if per_class.get(c) is not None]
             row["mIoU (shared)"] = sum(scores) / len(scores) if scores else None
         values[run.name] = row
     if sort is not None:
-        names = _sorted(names, values, sort, keys + metric_columns)
+        names = _sorted(names, values, sort, keys, metric_columns)
     return Comparison(runs=names, keys=keys, metrics=metric_columns, values=values, notes=notes, baseline=baseline)
 
 
-def _sorted(names: list[str], values: dict[str, dict[str, Any]], column: str, columns: list[str]) -> list[str]:
+def _sorted(names: list[str], values: dict[str, dict[str, Any]], column: str, keys: list[str],
+            metric_columns: list[str]) -> list[str]:
+    """Scores best first; epochs and config keys ascending (numbers by value, text alphabetically); gaps last."""
+    columns = keys + metric_columns
     if column not in columns:
         raise SegkitError(f"--sort {column}: no such column; choose one of {', '.join(columns)}")
-    numeric = all(_is_number(values[n][column]) or values[n][column] is None for n in names)
-    present = [n for n in names if values[n][column] is not None]
-    missing = [n for n in names if values[n][column] is None]
-    if numeric:  # metrics: best first
+    present = [n for n in names if values[n][column] not in (None, ABSENT)]
+    missing = [n for n in names if values[n][column] in (None, ABSENT)]
+    numeric = all(_is_number(values[n][column]) for n in present)
+    if numeric and column in metric_columns and _is_score(column):  # scores: best first
         return sorted(present, key=lambda n: -values[n][column]) + missing
+    if numeric:  # epochs and numeric config keys: ascending
+        return sorted(present, key=lambda n: values[n][column]) + missing
     return sorted(present, key=lambda n: str(values[n][column])) + missing
 
 
@@ -144,15 +157,20 @@ def cells(comparison: Comparison, percent: bool) -> tuple[list[str], list[list[s
 
 
 def _metric_text(value: Any, base: Mapping[str, Any] | None, column: str, is_baseline: bool, percent: bool) -> str:
+    """Percent with 2 decimals (md, html) or the full-precision fraction (csv); a difference where the baseline
+    has the value. In CSV a difference the baseline cannot give is empty, never an absolute number."""
     if value is None:
-        return "-"
+        return "-" if percent else ""
     if not _is_score(column):
         return str(value)
-    scale = 100 if percent else 1
-    digits = 2 if percent else 4
-    if base is None or is_baseline or base.get(column) is None:
-        return f"{scale * value:.{digits}f}"
-    return f"{scale * (value - base[column]):+.{digits}f}"
+    absolute = base is None or is_baseline
+    if percent:
+        if absolute or base.get(column) is None:  # type: ignore[union-attr]
+            return f"{100 * value:.2f}"
+        return f"{100 * (value - base[column]):+.2f}"  # type: ignore[index]
+    if absolute:
+        return repr(value)
+    return "" if base.get(column) is None else repr(value - base[column])  # type: ignore[union-attr,index]
 
 
 def _text(value: Any) -> str:
@@ -166,6 +184,10 @@ def render(comparison: Comparison, fmt: str = "md") -> str:
     header, rows, marks = cells(comparison, percent=fmt != "csv")
     legend = _legend(comparison, fmt)
     if fmt == "csv":
+        if comparison.baseline:  # which rows hold values and which hold differences, in the file itself
+            header.insert(1, "values")
+            for name, row in zip(comparison.runs, rows):
+                row.insert(1, "absolute" if name == comparison.baseline else f"minus {comparison.baseline}")
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(header)

@@ -50,25 +50,32 @@ def is_run(path: Path) -> bool:
     return path.is_dir() and ((path / METRICS).is_file() or (path / SUMMARY).is_file())
 
 
-def find_runs(patterns: Sequence[str]) -> list[Run]:
-    """Runs named by paths or globs, in the order given (folders of runs: their runs, sorted by path)."""
+def find_runs(patterns: Sequence[str], left_out: list[Path] | None = None) -> list[Run]:
+    """Runs named by paths or globs, in the order given (folders of runs: their runs, sorted by path).
+
+    Folders found below a pattern that hold a ``config.py`` but no validation (a run that crashed or stopped
+    before validating) are appended to ``left_out``, for the caller to name, instead of vanishing silently.
+    """
     paths: list[Path] = []
+    started: list[Path] = []
     for pattern in patterns:
         matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
         if not matches:
             raise SegkitError(f"{pattern}: no such folder; give run folders (work_dirs/<run>) or a glob")
         for match in matches:
-            found = list(_runs_below(Path(match)))
+            found = list(_runs_below(Path(match), started))
             if not found and not glob.has_magic(pattern):
                 raise SegkitError(f"{match}: not a run folder (no {METRICS} or {SUMMARY}) and no runs below it")
             paths += [p for p in found if p.resolve() not in {q.resolve() for q in paths}]
+    if left_out is not None:
+        left_out += started
     if not paths:
         raise SegkitError(f"no run folders match {' '.join(patterns)}; a run folder holds {METRICS}")
     names = run_names(paths)
     return [load_run(path, name) for path, name in zip(paths, names)]
 
 
-def _runs_below(path: Path, depth: int = 3) -> Iterable[Path]:
+def _runs_below(path: Path, started: list[Path], depth: int = 3) -> Iterable[Path]:
     if not path.is_dir():
         if path.exists():
             return
@@ -76,9 +83,12 @@ def _runs_below(path: Path, depth: int = 3) -> Iterable[Path]:
     if is_run(path):
         yield path
         return
+    if (path / CONFIG).is_file():
+        started.append(path)
+        return
     if depth > 0:
         for child in sorted(p for p in path.iterdir() if p.is_dir()):
-            yield from _runs_below(child, depth - 1)
+            yield from _runs_below(child, started, depth - 1)
 
 
 def run_names(paths: Sequence[Path]) -> list[str]:

@@ -27,10 +27,10 @@ import torch
 from tqdm import tqdm
 
 from segkit.data.masks import IGNORE_REGION
+from segkit.data.rle import region_rle
 from segkit.inference.confidence import ConfidenceHistogram, float16_confidence, pseudo_mask
 from segkit.inference.predictor import Predictor
 from segkit.inference.sources import ImageSource, InputImage
-from segkit.inference.writers import region_rle
 from segkit.paths import StagedFile
 
 ConfidenceMap = tuple[InputImage, np.ndarray, np.ndarray]  # (image, uint8 labels, float16 confidence)

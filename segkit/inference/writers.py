@@ -13,8 +13,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from pycocotools import mask as mask_utils
 
+from segkit.data.rle import region_rle
 from segkit.errors import SegkitError
 from segkit.inference.sources import InputImage
 from segkit.paths import StagedFile, atomic_file, relative_output, remove_stale_temps
@@ -39,12 +39,6 @@ def _write_png(path: Path, picture: np.ndarray) -> None:
         raise SegkitError(f"could not encode {path} as PNG")
     with atomic_file(path, "wb") as handle:
         handle.write(encoded.tobytes())
-
-
-def region_rle(region: np.ndarray) -> dict:
-    """A boolean ``(H, W)`` region as a json-ready COCO compressed RLE ``{"size": [H, W], "counts": str}``."""
-    rle = mask_utils.encode(np.asfortranarray(region.view(np.uint8)))
-    return {"size": [int(s) for s in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
 class MaskWriter:

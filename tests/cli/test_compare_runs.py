@@ -40,8 +40,8 @@ def test_three_demo_runs_show_exactly_the_differing_keys_best_values_and_deltas(
                          "--plot", str(plot)]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     header = list(rows[0])
-    assert header[:4] == ["run", "loss.type", "loss.gamma", "optimizer.lr"]
-    assert header[4:6] == ["mIoU", "epoch"] and header[6] == "Background"
+    assert header[:5] == ["run", "values", "loss.type", "loss.gamma", "optimizer.lr"]
+    assert header[5:7] == ["mIoU", "epoch"] and header[7] == "Background"
     by_run = {r["run"]: r for r in rows}
     assert list(by_run) == ["ce", "focal", "lr"]
     assert by_run["focal"]["loss.type"] == "Focal" and by_run["focal"]["loss.gamma"] == "2.0"
@@ -125,3 +125,68 @@ def test_summary_carries_what_a_comparison_needs(three_runs):
     from segkit.engine.provenance import config_hash
 
     assert config_hash({**same, "work_dir": "elsewhere"}) == config_hash(same)
+
+
+def _copy_run(source: Path, target: Path, metrics: str | None = None) -> Path:
+    target.mkdir(parents=True)
+    (target / "config.py").write_text((source / "config.py").read_text())
+    (target / "metrics.jsonl").write_text((source / "metrics.jsonl").read_text() if metrics is None else metrics)
+    return target
+
+
+def test_a_run_without_validation_is_listed_and_crashed_runs_in_folders_are_named(three_runs, tmp_path, capsys):
+    waiting = _copy_run(three_runs / "ce", tmp_path / "runs" / "waiting", metrics="")
+    crashed = tmp_path / "runs" / "crashed"
+    crashed.mkdir()
+    (crashed / "config.py").write_text((three_runs / "ce" / "config.py").read_text())
+    _copy_run(three_runs / "focal", tmp_path / "runs" / "focal")
+    assert compare_main([str(three_runs / "ce"), str(waiting)]) == 0  # was KeyError: 'mIoU (shared)'
+    out = capsys.readouterr().out
+    assert "waiting: no validation yet" in out and "different class lists" not in out
+    assert compare_main([str(tmp_path / "runs"), "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    assert f"{crashed}: left out" in captured.err and "crashed" not in captured.out
+    assert [r["run"] for r in csv.DictReader(io.StringIO(captured.out))] == ["focal", "waiting"]
+
+
+def test_a_tuple_in_the_file_and_a_list_on_the_command_line_are_not_a_difference(three_runs, tmp_path, capsys):
+    text = (three_runs / "ce" / "config.py").read_text()
+    assert "'decoder_channels': (32, 16, 16, 8, 8)" in text
+    listed = _copy_run(three_runs / "ce", tmp_path / "listed")
+    (listed / "config.py").write_text(text.replace("(32, 16, 16, 8, 8)", "[32, 16, 16, 8, 8]"))
+    assert compare_main([str(three_runs / "ce"), str(listed), "--format", "csv"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split(",")
+    assert header[:3] == ["run", "mIoU", "epoch"]  # no config key differs
+
+
+def test_csv_with_a_baseline_says_which_rows_are_differences_in_full_precision(three_runs, capsys):
+    assert compare_main([str(three_runs), "--baseline", "ce", "--format", "csv"]) == 0
+    rows = {r["run"]: r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert rows["ce"]["values"] == "absolute" and rows["focal"]["values"] == "minus ce"
+    best = {name: max(_metrics(three_runs / name), key=lambda m: m["mIoU"]) for name in ("ce", "focal")}
+    assert rows["ce"]["mIoU"] == repr(best["ce"]["mIoU"])
+    assert rows["focal"]["mIoU"] == repr(best["focal"]["mIoU"] - best["ce"]["mIoU"])
+
+
+def test_sort_orders_scores_best_first_and_config_keys_ascending(three_runs, capsys):
+    assert compare_main([str(three_runs), "--sort", "optimizer.lr", "--format", "csv"]) == 0
+    assert [r["run"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))] == ["lr", "ce", "focal"]
+    assert compare_main([str(three_runs), "--sort", "loss.gamma", "--format", "csv"]) == 0
+    assert [r["run"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))][0] == "focal"  # '-' last
+
+
+@pytest.mark.parametrize("flag, target, message", [
+    ("--out", lambda t: t, "is a folder"),
+    ("--plot", lambda t: t, "is a folder"),
+    ("--out", lambda t: t / "file.txt" / "table.md", "is a file, not a folder"),
+    ("--out", lambda t: Path("/proc/segkit_table.md"), "cannot write in /proc"),
+])
+def test_bad_output_paths_are_refused_before_reading_runs(tmp_path, capsys, flag, target, message):
+    (tmp_path / "file.txt").write_text("x")
+    broken = tmp_path / "broken"  # reading it would fail: the path check must come first
+    broken.mkdir()
+    (broken / "config.py").write_text("model = dict(\n")
+    (broken / "metrics.jsonl").write_text("{not json\n")
+    assert compare_main([str(broken), flag, str(target(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and flag in err, err
