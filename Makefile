@@ -10,7 +10,7 @@ DEMO_KFOLD := work_dirs/demo_unet_kfold
 STUDENT_CONFIG := configs/demo_unet_pseudo.py
 STUDENT_WORK := work_dirs/demo_unet_pseudo
 
-.PHONY: install demo demo-research test lint clean
+.PHONY: install demo demo-research results test lint clean
 
 install: $(STAMP)
 
@@ -57,6 +57,11 @@ demo-research: $(STAMP) $(DEMO_WORK)/checkpoints/best.pth
 
 $(DEMO_WORK)/checkpoints/best.pth:
 	$(MAKE) demo
+
+# The CamVid ablation of docs/results.md (hours of CPU; needs ../shared/data/camvid or CAMVID=/path/to/camvid):
+# every run resumes, so rerunning after an interruption continues where it stopped. SWEEPS sets the sweep folder.
+results: $(STAMP)
+	PYTHON=$(PY) bash tools/run_camvid_ablation.sh
 
 test: $(STAMP)
 	$(PY) -m pytest
