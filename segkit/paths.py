@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -19,6 +20,25 @@ def output_dir(path: str | Path, flag: str = "--out") -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise SegkitError(f"{flag} {path}: cannot create the folder ({err.strerror})") from err
+    return path
+
+
+def output_file(path: str | Path, flag: str = "--out") -> Path:
+    """Before any work: ``path`` is not a folder, no part of its folder is a file, and its folder exists
+    (created if needed) and takes a new file. ``flag`` names the option in the error."""
+    path = Path(path)
+    if path.is_dir():
+        raise SegkitError(f"{flag} {path} is a folder; give a file path")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise SegkitError(f"{flag} {path}: {blocking} is a file, not a folder; give a path in a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as err:
+        raise SegkitError(f"{flag} {path}: cannot write in {path.parent} ({err.strerror}); give a writable "
+                          "folder") from err
     return path
 
 
