@@ -27,6 +27,7 @@ from segkit.cli.prediction_args import (
     tta_spec,
 )
 from segkit.errors import SegkitError
+from segkit.paths import check_output_file
 
 if TYPE_CHECKING:
     from segkit.config import Config
@@ -94,16 +95,16 @@ def _number(text: str, flag: str, kind: type) -> Any:
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
-    """Before anything is loaded: the outputs, which must not exist unless --overwrite."""
+    """Before anything is loaded: the outputs, writable, and not existing unless --overwrite."""
     from segkit.inference.pseudo_report import figure_path
 
     out = Path(args.out)
     if out.suffix.lower() != ".json":
         raise SegkitError(f"--out {out}: the pseudo-labels are a COCO json; give a path ending in .json")
-    outputs = [out] + ([Path(args.report), figure_path(args.report)] if args.report else [])
-    for path in outputs:
-        if path.is_dir():
-            raise SegkitError(f"{path} is a folder; give a file path")
+    outputs = [(out, "--out")] + ([(Path(args.report), "--report"), (figure_path(args.report), "--report")]
+                                  if args.report else [])
+    for path, flag in outputs:
+        check_output_file(path, flag)
         if path.exists() and not args.overwrite:
             raise SegkitError(f"{path} already exists; pass --overwrite to replace it")
 
@@ -145,8 +146,9 @@ def main(argv: list[str]) -> int:
         _refuse_validation_images(cfg, images, hashes, digests)
     predictor = predictor_for(ensemble, tta=spec, window=window, batch_size=forward_batch)
     started = time.perf_counter()
+    teacher = teacher_record(args, cfg, loaded.states, predictor, weights, img_root, rule)
     stats = _run(args, cfg, source, predictor, rule, categories, class_category_ids(cat_to_index, len(classes)),
-                 digests, img_root)
+                 digests, teacher)
     how = describe(spec, predictor.window, len(args.checkpoints))
     print(f"pseudo-labelled {stats.images} image(s) ({rule.describe()}{', ' + how if how else ''}) in "
           f"{time.perf_counter() - started:.1f} s: kept {int(stats.kept.sum())} of {int(stats.predicted.sum())} "
@@ -208,19 +210,15 @@ def _refuse_validation_images(cfg: Config, images: Any, hashes: Any, digests: di
 
 
 def _run(args: argparse.Namespace, cfg: Config, source: ImageSource, predictor: Any, rule: Rule,
-         categories: list[dict], category_ids: list[int], digests: dict[str, str], img_root: Path) -> Any:
+         categories: list[dict], category_ids: list[int], digests: dict[str, str], teacher: dict[str, Any]) -> Any:
     """Predict, threshold and write; the json and the report appear only when everything succeeded."""
     from segkit.inference.pseudo_label import PseudoLabelWriter, confidence_maps, pseudo_label
     from segkit.inference.pseudo_report import stage_report
 
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    run = {"description": "segkit pseudo-labels", "config": str(args.config), "checkpoints": list(args.checkpoints),
-           "input": str(args.input), "img_dir": str(img_root), "rule": rule.describe(), "tta": predictor.tta.mode,
-           "scales": list(predictor.tta.scales), "merge": predictor.tta.merge, "ignore_index": cfg.data.ignore_index}
     staged = []
     with tempfile.TemporaryDirectory(prefix=".segkit-pseudo-", dir=out.parent) as work:
-        writer = PseudoLabelWriter(out, categories, category_ids, cfg.data.ignore_index, Path(work), run, digests)
+        writer = PseudoLabelWriter(out, categories, category_ids, cfg.data.ignore_index, Path(work), teacher, digests)
         try:
             maps = confidence_maps(predictor, source, cfg.data.num_workers)
             stats = pseudo_label(maps, predictor.classes, rule, cfg.data.ignore_index, writer, Path(work),
@@ -245,6 +243,33 @@ def _run(args: argparse.Namespace, cfg: Config, source: ImageSource, predictor: 
         print(f"segkit: warning: skipped {len(source.skipped)} unreadable input(s), first: "
               f"{source.skipped[0]['path']} ({source.skipped[0]['reason']})", file=sys.stderr)
     return stats
+
+
+def teacher_record(args: argparse.Namespace, cfg: Config, states: list[tuple[Path, dict[str, Any]]], predictor: Any,
+                   weights: list[float] | None, img_root: Path, rule: Rule) -> dict[str, Any]:
+    """The json's ``info``: which teacher, on what, how. Files by SHA-256 (a path can be overwritten later),
+    configs by hash (``config_hash`` equals the teacher run's ``summary.json``); paths as given and absolute."""
+    from segkit.data.file_hashes import file_sha256
+    from segkit.engine.provenance import config_hash
+
+    def where(path: str | Path) -> dict[str, str]:
+        return {"path": str(path), "absolute": str(Path(path).resolve())}
+
+    window = predictor.window
+    return {
+        "description": "segkit pseudo-labels",
+        "config": {**where(args.config), "config_hash": config_hash(cfg.to_dict())},
+        "checkpoints": [{**where(given), "sha256": file_sha256(path),
+                         "config_hash": config_hash(state["config"]) if state.get("config") else None}
+                        for given, (path, state) in zip(args.checkpoints, states)],
+        "weights": weights,
+        "tta": {"mode": predictor.tta.mode, "scales": list(predictor.tta.scales), "merge": predictor.tta.merge},
+        "window": {"crop": window.crop, "stride": window.stride} if window is not None else None,
+        "input": where(args.input),
+        "img_dir": where(img_root),
+        "rule": rule.describe(),
+        "ignore_index": cfg.data.ignore_index,
+    }
 
 
 def _config_path(path: Path, cfg: Config) -> str:

@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="retrain folds that already hold a run")
     parser.add_argument("--oof-tta", default="none", metavar="none|flip|hvflip|d4",
                         help="TTA of the out-of-fold predictions (default: none, as validation)")
+    parser.add_argument("--oof-checkpoint", default="best", metavar="best|last",
+                        help="weights of each fold's held-out predictions: best.pth (default; chosen on that same "
+                             "held-out fold, so slightly optimistic) or last.pth (no selection on it)")
     add_debug_flag(parser)
     return parser
 
@@ -44,11 +47,13 @@ def main(argv: list[str]) -> int:
     from segkit.engine.dist import init_distributed, resolve_device, shutdown
     from segkit.evaluation.report import format_table
     from segkit.experiments.kfold_training import FoldPlan, fold_done, train_folds
-    from segkit.experiments.oof import OOF_DIR, OOF_RECORD, out_of_fold
+    from segkit.experiments.oof import OOF_CHECKPOINTS, OOF_DIR, OOF_RECORD, out_of_fold
     from segkit.inference.tta import TTA_MODES, TTASpec
 
     if args.oof_tta not in TTA_MODES:
         raise SegkitError(f"--oof-tta {args.oof_tta!r}: use one of {', '.join(TTA_MODES)}")
+    if args.oof_checkpoint not in OOF_CHECKPOINTS:
+        raise SegkitError(f"--oof-checkpoint {args.oof_checkpoint!r}: use one of {', '.join(OOF_CHECKPOINTS)}")
     root = Path(args.work_dir or Path("work_dirs") / f"{Path(args.config).stem}_kfold")
     plan = FoldPlan(root, args.folds, args.seed, args.group_by, args.stratify, args.merge_val)
     dist_info, dist_device = init_distributed(cfg.train.device)
@@ -59,17 +64,19 @@ def main(argv: list[str]) -> int:
                     dist=dist_info)
         if not dist_info.is_main:
             return 0
-        left = [k for k in range(args.folds) if not fold_done(plan, k)]
+        finished = [k for k in range(args.folds) if fold_done(plan, k)]
+        left = [k for k in range(args.folds) if k not in finished]
         if left:
-            print(f"fold(s) {', '.join(map(str, which))} done in {root}; still to train: "
+            print(f"fold(s) {', '.join(map(str, finished)) or 'none'} done in {root}; still to train: "
                   f"{', '.join(map(str, left))} (the out-of-fold report follows when all are done)")
             return 0
-        record = out_of_fold(cfg, plan, device, TTASpec(args.oof_tta), progress=not args.no_progress)
+        record = out_of_fold(cfg, plan, device, TTASpec(args.oof_tta), progress=not args.no_progress,
+                             checkpoint=args.oof_checkpoint)
     finally:
         shutdown()
     oof, spread = record["oof"], record["spread"]
     print(f"out-of-fold metrics over {sum(f['images'] for f in record['folds'])} held-out images of "
-          f"{args.folds} folds (one confusion matrix):")
+          f"{args.folds} folds (one confusion matrix), {_weights_note(args.oof_checkpoint)}:")
     print(format_table(oof))
     print("per fold (held-out mIoU): " + ", ".join(f"fold{f['fold']} {100 * f['mIoU']:.2f}" for f in record["folds"]
                                                      if f["mIoU"] is not None))
@@ -77,12 +84,21 @@ def main(argv: list[str]) -> int:
         print(f"fold spread: mean {100 * spread['mean']:.2f}, std {100 * spread['std']:.2f}, "
               f"min {100 * spread['min']:.2f}, max {100 * spread['max']:.2f}")
     print(f"predictions in {root / OOF_DIR}/fold<k>/, numbers in {root / OOF_DIR / OOF_RECORD}")
-    checkpoints = " ".join(str(plan.fold_dir(k) / "checkpoints" / "best.pth") for k in range(args.folds))
-    test_json = Path(cfg.data.root) / cfg.data.test.ann
+    checkpoints = " ".join(str(plan.fold_dir(k) / "checkpoints" / f"{args.oof_checkpoint}.pth")
+                           for k in range(args.folds))
+    test_input = Path(cfg.data.root) / cfg.data.test.ann if cfg.data.test.ann else "TEST_IMAGES"
     print("ensemble the folds on the test images with:\n"
-          f"  python tools/infer_tta.py {checkpoints} --input {test_json} --tta flip "
+          f"  python tools/infer_tta.py {checkpoints} --input {test_input} --tta flip "
           f"--out-dir {root / 'ensemble'} --submission {root / 'submission.csv'}")
     return 0
+
+
+def _weights_note(checkpoint: str) -> str:
+    """Which weights scored the held-out images, and what that means for the number."""
+    if checkpoint == "best":
+        return ("each fold predicted by its best.pth, chosen on that same held-out fold (slightly optimistic; "
+                "--oof-checkpoint last avoids the selection)")
+    return "each fold predicted by its last.pth (no checkpoint chosen on the held-out images)"
 
 
 if __name__ == "__main__":

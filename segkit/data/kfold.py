@@ -91,6 +91,9 @@ def assign_folds(coco: dict[str, Any], folds: int, seed: int = 0, group_by: str 
     units = [unit_of_key.setdefault(key, len(unit_of_key)) for key in keys]
     if folds < 2:
         raise SegkitError(f"--folds {folds}: need at least 2 folds")
+    if group_by is not None and len(unit_of_key) == 1:
+        raise SegkitError(f"--group-by {group_by}: all {len(images)} images share one value ({keys[0]!r}), so no "
+                          "fold could hold any out; group by a key whose values differ, or drop --group-by")
     if folds > len(unit_of_key):
         what = "groups" if group_by else "images"
         raise SegkitError(f"--folds {folds}: only {len(unit_of_key)} {what} to split; use at most "

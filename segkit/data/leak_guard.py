@@ -82,15 +82,16 @@ class HeldOut:
 def check_training_sources(train_set: Any, val_set: Any, data: Any, progress: bool = False) -> None:
     """Refuse a training source (``data.train.ann`` or any of ``data.train.sources``) holding validation images.
 
-    A source that *is* the validation json (the same file) is a deliberate choice, e.g. a smoke test on a
-    single annotated export, not a leak: it is named in a warning instead.
+    Training on nothing but the validation json (the same file, as the only source) is a deliberate choice, e.g.
+    a smoke test on a single annotated export, not a leak: it is named in a warning instead. Among several
+    sources the validation json is a leak like any other (it would mix validation images into real training).
     """
     parts = getattr(train_set, "parts", None) or [train_set]
     keys = getattr(train_set, "keys", None) or ["data.train.ann"]
     held_out = HeldOut(dataset_images(val_set, f"data.val.ann ({val_set.ann_file})"),
                        FileHashes(hash_cache_root(data), progress))
     for part, key in zip(parts, keys):
-        if Path(part.ann_file).resolve() == Path(val_set.ann_file).resolve():
+        if len(parts) == 1 and Path(part.ann_file).resolve() == Path(val_set.ann_file).resolve():
             _log.warning("%s and data.val.ann are the same json (%s): the validation score measures the fit to "
                          "the training images, not generalisation", key, val_set.ann_file)
             continue

@@ -101,6 +101,21 @@ def load_weights(model: torch.nn.Module, weights: dict[str, Any], problem: str, 
         raise SegkitError(f"{problem} ({detail}; --debug lists them all); {advice}") from err
 
 
+def restore_best(state: dict[str, Any], best: Path) -> bool:
+    """Rewrite ``best`` from ``state`` (a last.pth being resumed) when that state is the best so far but
+    ``best`` does not hold it; True when it was rewritten.
+
+    ``CheckpointHook`` saves one state to last.pth, then to best.pth: a kill between the two leaves best.pth
+    missing or one best behind, and a resumed run at its final epoch would never write it again.
+    """
+    if state["best"].get("iter") != state["iter"] or state["epoch_step"]:
+        return False
+    if best.is_file() and load_checkpoint(best).get("iter") == state["iter"]:
+        return False
+    save_checkpoint(state, best)
+    return True
+
+
 def evaluated_weights(state: dict[str, Any]) -> dict[str, Any]:
     """The weights a run validated and chose best.pth by: the EMA average when the run kept one.
 

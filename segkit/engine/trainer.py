@@ -22,7 +22,14 @@ from segkit.data.cutmix import from_config as cutmix_from_config
 from segkit.data.leak_guard import check_training_sources
 from segkit.data.loader import build_dataloader, build_dataset
 from segkit.data.sampling import sample_seed
-from segkit.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
+from segkit.engine.checkpoint import (
+    load_checkpoint,
+    restore_best,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
 from segkit.engine.dist import DistInfo, all_reduce_max, all_reduce_sum
 from segkit.engine.hooks import CheckpointHook, EarlyStoppingHook, EMAHook, Hook, PlateauHook, ProgressHook, SWAHook
 from segkit.engine.objective import Objective
@@ -335,6 +342,8 @@ class Trainer:
         set_rng_state(state["rng"])
         if self.is_main:
             keep_metrics_lines(self.work_dir, self.metrics_lines)
+            if restore_best(state, self.checkpoint_dir / "best.pth"):
+                self.logger.info("best.pth was missing or older than %s, whose state is the best: rewritten", path)
         self.logger.info("resumed from %s at epoch %d (+%d steps), iter %d", path, self.epoch, self.epoch_step,
                          self.iter)
 

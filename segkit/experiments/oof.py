@@ -6,6 +6,10 @@ common one elsewhere. One matrix over every held-out image is the dataset-level 
 validation), and the folds' spread says how much a single split could have misled. Predictions go through
 the inference ``Predictor`` (what ``infer_tta.py`` submits), are saved as index PNGs under
 ``oof/fold<k>/`` and summarised in ``oof/oof.json``.
+
+By default each fold predicts with its ``best.pth``, which was chosen by mIoU on that same held-out fold: a
+selection on the scored images, so the number leans optimistic (more so with many validations and a noisy
+curve). ``checkpoint="last"`` scores the final weights instead, which saw no choice made on the held-out images.
 """
 
 from __future__ import annotations
@@ -33,11 +37,13 @@ from segkit.paths import atomic_file
 
 OOF_DIR = "oof"
 OOF_RECORD = "oof.json"
+OOF_CHECKPOINTS = ("best", "last")
 
 
 def out_of_fold(cfg: Config, plan: FoldPlan, device: torch.device, tta: TTASpec | None = None,
-                progress: bool = True) -> dict[str, Any]:
-    """Predict every fold's held-out images with its ``best.pth``; metrics over all of them and per fold."""
+                progress: bool = True, checkpoint: str = "best") -> dict[str, Any]:
+    """Predict every fold's held-out images with its ``<checkpoint>.pth`` (``best`` or ``last``); metrics over
+    all of them and per fold."""
     out = plan.root / OOF_DIR
     overall: SegEvaluator | None = None
     folds = []
@@ -50,8 +56,8 @@ def out_of_fold(cfg: Config, plan: FoldPlan, device: torch.device, tta: TTASpec 
         elif dataset.classes != overall.class_names:
             raise SegkitError(f"{dataset.ann_file}: classes {dataset.classes} differ from fold 0's "
                               f"{overall.class_names}; the folds must come from one split")
-        checkpoint = plan.fold_dir(k) / "checkpoints" / "best.pth"
-        predictor = load_predictor([checkpoint], fold, tta=tta, device=device, expected_classes=dataset.classes,
+        weights = plan.fold_dir(k) / "checkpoints" / f"{checkpoint}.pth"
+        predictor = load_predictor([weights], fold, tta=tta, device=device, expected_classes=dataset.classes,
                                    expected_from=str(dataset.ann_file))
         loader = build_dataloader(fold, "val", dataset, device=device)
         own = SegEvaluator(len(dataset.classes), dataset.classes, fold.data.ignore_index, device)
@@ -67,6 +73,7 @@ def out_of_fold(cfg: Config, plan: FoldPlan, device: torch.device, tta: TTASpec 
         "spread": {"mean": statistics.fmean(scores), "std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
                    "min": min(scores), "max": max(scores)} if scores else None,
         "tta": (tta or TTASpec()).mode,
+        "checkpoint": checkpoint,
         "predictions": {f"fold{k}": str(out / f"fold{k}") for k in range(plan.folds)},
     }
     with atomic_file(out / OOF_RECORD) as handle:

@@ -3,14 +3,15 @@
 One pass predicts every image with the :class:`~segkit.inference.predictor.Predictor` (ensembles, TTA,
 windows) and fills the per-class confidence histograms (:mod:`segkit.inference.confidence`). With a global
 threshold each mask is finished in that pass. Class-balanced thresholds need every image's confidences first,
-so that pass stores each image's labels (uint8) and confidences (float16) in a temporary folder, and a second
+so that pass stores each image's labels (uint8) and doubts (float16 ``1 - p``) in a temporary folder, and a second
 pass over the stored maps (no second forward) finishes the masks: memory stays at one image and the
 histograms, whatever the number of images.
 
 The json (:class:`PseudoLabelWriter`) holds the training json's categories; per image one RLE annotation per
 predicted class other than Background (confident Background is simply unannotated, i.e. class 0), and the
 unconfident pixels as the image record's ``ignore_rle``, which segkit's loader paints with
-``data.ignore_index``. Image records also carry the file's ``sha256`` for the validation leak guard.
+``data.ignore_index``. Image records also carry the file's ``sha256`` for the validation leak guard, and the
+json's ``info`` says which teacher made it (checkpoints with their SHA-256, config hash, TTA and windows).
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ from tqdm import tqdm
 
 from segkit.data.masks import IGNORE_REGION
 from segkit.data.rle import region_rle
-from segkit.inference.confidence import ConfidenceHistogram, float16_confidence, pseudo_mask
+from segkit.inference.confidence import ConfidenceHistogram, confidence_of, float16_doubt, pseudo_mask
 from segkit.inference.predictor import Predictor
 from segkit.inference.sources import ImageSource, InputImage
 from segkit.paths import StagedFile
 
-ConfidenceMap = tuple[InputImage, np.ndarray, np.ndarray]  # (image, uint8 labels, float16 confidence)
+ConfidenceMap = tuple[InputImage, np.ndarray, np.ndarray]  # (image, uint8 labels, float16 doubt = 1 - confidence)
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,10 @@ class PseudoLabelStats:
 
 
 def confidence_maps(predictor: Predictor, source: ImageSource, num_workers: int = 0) -> Iterator[ConfidenceMap]:
-    """Every readable input's predicted classes and float16 confidence (merged max probability), in order."""
+    """Every readable input's predicted classes and float16 doubt (1 - merged max probability), in order."""
     for info, pred in predictor.stream(source.decoded(num_workers)):
         labels = pred.labels.to("cpu", torch.uint8).numpy()
-        yield info, labels, float16_confidence(pred.probs.max(dim=0).values.cpu().numpy())
+        yield info, labels, float16_doubt(pred.probs.max(dim=0).values.cpu().numpy())
 
 
 class PseudoLabelWriter:
@@ -98,7 +99,7 @@ class PseudoLabelWriter:
         self._annotations = open(parts_dir / "annotations.part", "w", encoding="utf-8")  # noqa: SIM115
         self.image_count = self.annotation_count = 0
 
-    def add(self, image: InputImage, mask: np.ndarray, confidence: np.ndarray) -> None:
+    def add(self, image: InputImage, mask: np.ndarray, doubt: np.ndarray) -> None:
         record: dict[str, Any] = {"id": image.image_id, "file_name": image.name, "width": image.width,
                                   "height": image.height, "sha256": self.digests[image.name]}
         ignored = mask == self.ignore_index
@@ -115,7 +116,7 @@ class PseudoLabelWriter:
             ann = {"id": self.annotation_count + 1, "image_id": image.image_id, "category_id": self.category_ids[k],
                    "segmentation": rle, "area": int(ys.size), "iscrowd": 0,
                    "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)],
-                   "score": round(float(confidence[region].astype(np.float32).mean()), 4)}
+                   "score": round(float(confidence_of(doubt[region]).mean()), 4)}
             self._annotations.write(("," if self.annotation_count else "") + "\n" + json.dumps(ann))
             self.annotation_count += 1
 
@@ -157,9 +158,9 @@ def pseudo_label(maps: Iterable[ConfidenceMap], classes: Sequence[str], rule: Ru
     thresholds = None if two_pass else np.full(len(classes), float(rule.threshold))
     stats = PseudoLabelStats(list(classes), histogram, np.zeros(0), np.zeros(len(classes), np.int64))
 
-    def finish(info: InputImage, labels: np.ndarray, confidence: np.ndarray) -> None:
-        mask = pseudo_mask(labels, confidence, thresholds, ignore_index, rule.min_area)
-        writer.add(info, mask, confidence)
+    def finish(info: InputImage, labels: np.ndarray, doubt: np.ndarray) -> None:
+        mask = pseudo_mask(labels, doubt, thresholds, ignore_index, rule.min_area)
+        writer.add(info, mask, doubt)
         counts = np.bincount(mask.reshape(-1), minlength=256)
         stats.kept += counts[: len(classes)]
         stats.images += 1
@@ -167,20 +168,20 @@ def pseudo_label(maps: Iterable[ConfidenceMap], classes: Sequence[str], rule: Ru
             stats.empty.append(info.name)
 
     stored: list[InputImage] = []
-    for info, labels, confidence in tqdm(maps, total=total, desc="predict", unit="img", disable=not progress,
-                                         dynamic_ncols=True):
-        histogram.add(labels, confidence)
+    for info, labels, doubt in tqdm(maps, total=total, desc="predict", unit="img", disable=not progress,
+                                    dynamic_ncols=True):
+        histogram.add(labels, doubt)
         if two_pass:
             np.save(work_dir / f"{len(stored)}_labels.npy", labels)
-            np.save(work_dir / f"{len(stored)}_confidence.npy", confidence)
+            np.save(work_dir / f"{len(stored)}_doubt.npy", doubt)
             stored.append(info)
         else:
-            finish(info, labels, confidence)
+            finish(info, labels, doubt)
     if two_pass:
         thresholds = histogram.class_balanced(float(rule.class_balanced))
         for k, info in enumerate(tqdm(stored, desc="threshold", unit="img", disable=not progress,
                                       dynamic_ncols=True)):
-            paths = work_dir / f"{k}_labels.npy", work_dir / f"{k}_confidence.npy"
+            paths = work_dir / f"{k}_labels.npy", work_dir / f"{k}_doubt.npy"
             finish(info, np.load(paths[0]), np.load(paths[1]))
             for path in paths:
                 path.unlink()

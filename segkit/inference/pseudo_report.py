@@ -42,7 +42,7 @@ def class_table(stats: PseudoLabelStats, min_area: int = 0) -> str:
     for c, name in enumerate(stats.classes):
         predicted, kept = int(stats.predicted[c]), int(stats.kept[c])
         threshold = stats.thresholds[c]
-        row = (f"| {name} | {predicted} | {'-' if not math.isfinite(threshold) else f'{threshold:.4f}'} | {kept} | "
+        row = (f"| {name} | {predicted} | {'-' if not math.isfinite(threshold) else f'{threshold:.6g}'} | {kept} | "
                f"{f'{kept / predicted:.1%}' if predicted else '-'} |")
         if min_area > 1:
             row += f" {int(confident[c]) - kept} |"
@@ -88,7 +88,7 @@ def confidence_figure(stats: PseudoLabelStats) -> Figure:
             ax.set_yscale("log")
             ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
             share = int(stats.kept[c]) / predicted
-            ax.set_title(f"{name}: {share:.0%} kept, t={threshold:.3f}", fontsize=9)
+            ax.set_title(f"{name}: {share:.0%} kept, t={threshold:.6g}", fontsize=9)
         else:
             ax.text(0.5, 0.5, "never predicted", ha="center", va="center", transform=ax.transAxes)
             ax.set_title(name, fontsize=9)

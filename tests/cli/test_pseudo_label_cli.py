@@ -17,6 +17,7 @@ import segkit.cli.pseudo_label as pseudo_cli
 from segkit.config import load_config
 from segkit.data.coco import CocoSegDataset
 from segkit.engine.checkpoint import save_checkpoint
+from segkit.engine.provenance import config_hash
 from segkit.engine.trainer import Trainer
 from segkit.inference.checkpoints import load_predictor
 from segkit.inference.sources import open_source
@@ -50,12 +51,13 @@ def run(teacher, out: Path, *extra: str) -> int:
 
 
 def teacher_maps(teacher) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The teacher's argmax and float16 max probability per image, straight from the Predictor."""
+    """The teacher's argmax and max probability per image, straight from the Predictor, at the resolution the
+    thresholds see (1 - p rounded to float16)."""
     predictor = load_predictor([teacher["ckpt"]], load_config(teacher["config"]), device="cpu")
     maps = {}
     for info, pred in predictor.stream(open_source(teacher["images"]).decoded()):
-        confidence = pred.probs.max(dim=0).values.numpy().astype(np.float16)
-        maps[info.name] = (pred.labels.numpy().astype(np.uint8), confidence)
+        doubt = (np.float32(1) - pred.probs.max(dim=0).values.numpy()).astype(np.float16)
+        maps[info.name] = (pred.labels.numpy().astype(np.uint8), 1.0 - doubt.astype(np.float64))
     return maps
 
 
@@ -64,12 +66,15 @@ def loaded_masks(teacher, out: Path) -> dict[str, np.ndarray]:
     return {dataset.images[i]["file_name"]: dataset.mask(i) for i in range(len(dataset))}
 
 
-def test_masks_read_back_equal_the_teachers_argmax_where_confident_and_ignore_elsewhere(teacher, tmp_path):
+def test_masks_read_back_equal_the_teachers_argmax_where_confident_and_ignore_elsewhere(teacher, tmp_path,
+                                                                                        monkeypatch):
     maps = teacher_maps(teacher)
     confidences = np.concatenate([conf.ravel() for _, conf in maps.values()])
-    threshold = float(np.median(confidences))  # a float16 value: half the pixels are kept
+    threshold = float(np.median(confidences))  # a pixel's confidence: half the pixels are kept
     out = tmp_path / "pseudo.json"
-    assert run(teacher, out, "--threshold", repr(threshold)) == 0
+    monkeypatch.chdir(teacher["ckpt"].parent)  # the checkpoint given relative to here
+    assert pseudo_cli.main([str(teacher["config"]), teacher["ckpt"].name, "--input", str(teacher["images"]),
+                            "--out", str(out), "--no-progress", "--device", "cpu", "--threshold", repr(threshold)]) == 0
     masks = loaded_masks(teacher, out)
     assert sorted(masks) == sorted(maps) and len(masks) == len(SIZES)
     kept = 0
@@ -92,6 +97,18 @@ def test_masks_read_back_equal_the_teachers_argmax_where_confident_and_ignore_el
             index = ann["category_id"] + 1  # demo category ids 0..5 are classes 1..6
             assert np.array_equal(region, masks[image["file_name"]] == index)
             assert ann["area"] == region.sum() and ann["iscrowd"] == 0
+
+    info = coco.dataset["info"]  # the teacher: files by content, configs by hash, paths as given and absolute
+    state = torch.load(teacher["ckpt"], weights_only=True)
+    assert info["checkpoints"] == [{"path": "teacher.pth", "absolute": str(teacher["ckpt"].resolve()),
+                                    "sha256": hashlib.sha256(teacher["ckpt"].read_bytes()).hexdigest(),
+                                    "config_hash": config_hash(state["config"])}]
+    cfg = load_config(teacher["config"])
+    cfg.train.device = "cpu"
+    assert info["config"] == {"path": str(teacher["config"]), "absolute": str(teacher["config"].resolve()),
+                              "config_hash": config_hash(cfg.to_dict())}
+    assert info["tta"] == {"mode": "none", "scales": [1.0], "merge": "prob"} and info["window"] is None
+    assert info["rule"] == f"threshold {threshold:g}" and info["input"]["path"] == str(teacher["images"])
 
 
 def test_class_balanced_keeps_each_classes_top_fraction_over_all_images(teacher, tmp_path):
@@ -149,6 +166,28 @@ def test_bad_options_are_one_line_errors_and_write_nothing(teacher, tmp_path, ca
     assert run(teacher, out, "--report", str(tmp_path / "out" / "r.md"), *args) == 2
     assert message in one_line_error(capsys)
     assert not out.parent.exists() or not any(out.parent.iterdir())
+
+
+def test_output_paths_are_checked_before_anything_is_loaded(teacher, tmp_path, capsys, monkeypatch):
+    def loaded(args):
+        raise AssertionError("the config was loaded before the output paths were checked")
+
+    monkeypatch.setattr(pseudo_cli, "load_cli_config", loaded)
+    (tmp_path / "taken.json").mkdir()
+    (tmp_path / "notes.txt").write_text("a file")
+    cases = [(tmp_path / "taken.json", "is a folder; give a file path"),
+             (tmp_path / "notes.txt" / "pseudo.json", "notes.txt is a file, not a folder"),
+             (tmp_path / "notes.txt" / "deeper" / "pseudo.json", "notes.txt is a file, not a folder")]
+    if Path("/proc/self").is_dir():  # read-only even for root
+        cases += [(Path("/proc/segkit-missing/pseudo.json"), "cannot write in /proc"),
+                  (Path("/proc/pseudo.json"), "cannot write in /proc")]
+    for out, message in cases:
+        assert run(teacher, out) == 2
+        assert f"--out {out}" in (line := one_line_error(capsys)) and message in line
+    assert run(teacher, tmp_path / "out.json", "--report", str(tmp_path / "notes.txt" / "r.md")) == 2
+    assert "--report" in (line := one_line_error(capsys)) and "notes.txt is a file" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "taken.json"]
+    assert (tmp_path / "notes.txt").read_text() == "a file"
 
 
 def test_bad_inputs_are_one_line_errors_and_write_nothing(teacher, tmp_path, capsys):

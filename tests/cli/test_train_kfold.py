@@ -6,6 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from segkit.cli.train_kfold import main as kfold_main
 from segkit.config import load_config
@@ -80,26 +81,79 @@ def test_rerun_skips_finished_folds_and_prints_the_ensemble_command(kfold_run, c
     out = capsys.readouterr().out
     assert (work / "fold0" / "metrics.jsonl").read_text() == before
     assert "out-of-fold metrics over 8 held-out images" in out and "fold spread" in out
+    assert "each fold predicted by its best.pth, chosen on that same held-out fold" in out
     assert f"tools/infer_tta.py {work}/fold0/checkpoints/best.pth {work}/fold1/checkpoints/best.pth" in out
     assert [r.name for r in find_runs([str(work)])] == ["fold0", "fold1"]  # compare_runs sees the folds
 
 
-def test_one_fold_per_job_then_the_report(kfold_run, tmp_path, capsys):
+def test_one_fold_per_job_a_kill_before_best_pth_resumes_and_the_message_lists_finished_folds(kfold_run, tmp_path,
+                                                                                             capsys):
     config, _, _ = kfold_run
     work = tmp_path / "jobs"
-    base = [str(config), "--folds", "2", "--work-dir", str(work), "--no-progress", "--device", "cpu"]
+    base = [str(config), "--folds", "3", "--work-dir", str(work), "--no-progress", "--device", "cpu",
+            "--set", "train.epochs=1"]  # one epoch: the last validation is the best, so last.pth == best.pth
+    assert kfold_main(base + ["--fold", "2"]) == 0
+    assert "fold(s) 2 done" in capsys.readouterr().out and (work / "fold2" / "fold_done.json").is_file()
+    # A kill after last.pth (same state as best.pth) but before best.pth and the completion record:
+    metrics = (work / "fold2" / "metrics.jsonl").read_text()
+    (work / "fold2" / "checkpoints" / "best.pth").unlink()
+    (work / "fold2" / "fold_done.json").unlink()
     assert kfold_main(base + ["--fold", "1"]) == 0
-    assert "still to train: 0" in capsys.readouterr().out and not (work / "oof").exists()
+    assert "fold(s) 1 done" in capsys.readouterr().out
+    assert kfold_main(base + ["--fold", "2"]) == 0  # resumes: nothing to train, best.pth restored, record written
+    out = capsys.readouterr().out
+    assert "fold(s) 1, 2 done" in out and "still to train: 0 " in out and not (work / "oof").exists()
+    assert (work / "fold2" / "metrics.jsonl").read_text() == metrics
+    summary = json.loads((work / "fold2" / "summary.json").read_text())
+    best = torch.load(summary["best_checkpoint"], weights_only=True)
+    last = torch.load(work / "fold2" / "checkpoints" / "last.pth", weights_only=True)
+    assert best["iter"] == last["iter"] == summary["best_iter"]
+    assert all(torch.equal(best["model"][k], v) for k, v in last["model"].items())
     assert kfold_main(base + ["--fold", "0"]) == 0
     assert (work / "oof" / "oof.json").is_file()
 
 
-def test_a_changed_split_or_bad_fold_is_refused(kfold_run, capsys):
+def test_settings_that_do_not_change_a_fold_and_a_moved_folder_keep_finished_folds(kfold_run, tmp_path, capsys):
+    config, work, args = kfold_run
+    before = (work / "fold0" / "metrics.jsonl").read_text()
+    moved = tmp_path / "elsewhere"
+    work.rename(moved)  # fold configs and summaries hold absolute paths of the old place
+    try:
+        rerun = [str(config), "--folds", "2", "--work-dir", str(moved), "--no-progress", "--device", "auto",
+                 "--set", "data.num_workers=1", "data.test.ann=None", "train.log_interval=5"]
+        assert kfold_main(rerun) == 0
+    finally:
+        moved.rename(work)
+    out = capsys.readouterr().out
+    assert (work / "fold0" / "metrics.jsonl").read_text() == before
+    assert "out-of-fold metrics over 8 held-out images" in out
+    assert "--input TEST_IMAGES" in out  # data.test.ann=None: no path to join, a placeholder in the command
+
+
+def test_oof_with_the_last_checkpoint_and_what_the_report_says(kfold_run, capsys):
+    config, work, args = kfold_run
+    assert kfold_main(args + ["--oof-checkpoint", "last"]) == 0  # after the tests reading the best.pth oof.json
+    out = capsys.readouterr().out
+    record = json.loads((work / "oof" / "oof.json").read_text())
+    assert "by its last.pth" in out and f"{work}/fold0/checkpoints/last.pth" in out
+    assert record["checkpoint"] == "last"
+    for fold in record["folds"]:  # the last weights' held-out mIoU is the run's last validation
+        lines = (work / f"fold{fold['fold']}" / "metrics.jsonl").read_text().splitlines()
+        assert fold["mIoU"] == pytest.approx(json.loads(lines[-1])["mIoU"], abs=1e-12)
+    assert kfold_main(args + ["--oof-checkpoint", "final"]) == 2
+    assert "--oof-checkpoint 'final': use one of best, last" in capsys.readouterr().err
+
+
+def test_a_changed_split_or_bad_fold_is_refused(kfold_run, tmp_path, capsys):
     config, work, args = kfold_run
     assert kfold_main(args + ["--seed", "3"]) == 2
     assert "split differently (seed=0 -> 3)" in capsys.readouterr().err
-    assert kfold_main(args + ["--set", "optimizer.lr=0.01"]) == 2
-    assert "finished with another config" in capsys.readouterr().err
+    assert kfold_main(args + ["--set", "optimizer.lr=0.01", "train.seed=7"]) == 2
+    err = capsys.readouterr().err
+    assert "finished with other settings (optimizer.lr: 0.002 -> 0.01; train.seed: 42 -> 7)" in err
+    one_group = [str(config), "--folds", "2", "--work-dir", str(tmp_path / "g"), "--group-by", "width"]
+    assert kfold_main(one_group) == 2  # every tiny image is 64 px wide: one group
+    assert "--group-by width: all 8 images share one value" in capsys.readouterr().err
     assert kfold_main([str(config), "--folds", "2", "--fold", "2"]) == 2
     assert "--fold 2: folds are numbered 0..1" in capsys.readouterr().err
     assert kfold_main([str(config), "--folds", "1"]) == 2

@@ -190,6 +190,16 @@ def test_training_on_the_validation_json_itself_is_a_warning_not_a_leak(tiny_con
     assert "data.train.ann and data.val.ann are the same json" in (tmp_path / "w" / "train.log").read_text()
 
 
+def test_the_validation_json_among_several_sources_is_a_leak_not_a_smoke_test(tiny_config):
+    from segkit.data.leak_guard import check_training_sources
+
+    cfg = load_config(tiny_config(extra="data['train'].update(ann=None, sources=[dict(ann='train.json'), "
+                                        "dict(ann='val.json', weight=3)])\n"))
+    with pytest.raises(SegkitError, match=r"4 of the 4 images of data.train.sources\[1\] .* are validation images "
+                                          r".*the same file"):
+        check_training_sources(build_dataset(cfg, "train"), build_dataset(cfg, "val"), cfg.data)
+
+
 def test_k_fold_training_needs_one_training_json(tiny_config, second_demo, tmp_path):
     from segkit.experiments.kfold_training import FoldPlan, prepare_folds
 
