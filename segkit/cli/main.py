@@ -19,6 +19,7 @@ COMMANDS = {
     "browse-dataset": "segkit.cli.browse_dataset",
     "compare-runs": "segkit.cli.compare_runs",
     "config-docs": "segkit.cli.config_docs",
+    "export": "segkit.cli.export",
 }
 
 
