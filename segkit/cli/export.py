@@ -46,6 +46,11 @@ def main(argv: list[str]) -> int:
 
     out = Path(args.out)
     loaded = load_for_export(args.checkpoint)
+    calibration = None
+    if args.int8:  # read before anything is written: a calibration that cannot run writes nothing
+        from segkit.deploy.quantize import calibration_images, quantize_int8
+
+        calibration = calibration_images(json.loads(loaded.metadata["config"]), args.calib)
     staged = _staged(out)
     staged.handle.close()
     try:
@@ -58,10 +63,8 @@ def main(argv: list[str]) -> int:
     for result in results:
         print(f"  check {result['size']}: max |prob diff| {result['max_prob_diff']:.1e}, "
               f"argmax equal {result['argmax_agreement']:.4%}")
-    if args.int8:
-        from segkit.deploy.quantize import quantize_int8
-
-        int8 = quantize_int8(out, json.loads(loaded.metadata["config"]), args.calib)
+    if calibration is not None:
+        int8 = quantize_int8(out, calibration)
         print(f"{int8}: int8, calibrated on {args.calib} training images")
     return 0
 

@@ -34,6 +34,8 @@ CHECK_SIZES = ((256, 256), (97, 131), (640, 576))
 TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2}
 MIN_ARGMAX_AGREEMENT = 0.9999
 INPUT, OUTPUT = "images", "logits"
+# The traced example's side: PAN's pyramid pools a stride-32 map three times, so 256 is its smallest input.
+EXAMPLE_SIDE = 256
 
 
 class ExportPadding(nn.Module):
@@ -104,7 +106,7 @@ def export_model(model: nn.Module, out: str | Path, metadata: Mapping[str, str],
     onnx = require("onnx")
     out = Path(out)
     wrapped = exportable(model)
-    example = torch.zeros(1, 3, 64, 64)
+    example = torch.zeros(1, 3, EXAMPLE_SIDE, EXAMPLE_SIDE)
     if fp16:
         wrapped, example = wrapped.half(), example.half()
     axes = {0: "N", 2: "H", 3: "W"}

@@ -8,7 +8,7 @@ calibration ran and the quantised model gives finite logits on a calibration ima
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +43,12 @@ def calibration_images(config: Mapping[str, Any], count: int) -> list[np.ndarray
     return images
 
 
-def quantize_int8(model: str | Path, config: Mapping[str, Any], count: int, out: str | Path | None = None) -> Path:
-    """Write ``<model>.int8.onnx`` (or ``out``); a SegkitError, and nothing written, when calibration fails."""
+def quantize_int8(model: str | Path, images: Sequence[np.ndarray], out: str | Path | None = None) -> Path:
+    """Write ``<model>.int8.onnx`` (or ``out``) calibrated on ``images`` (normalised ``(1, 3, H, W)``); a
+    SegkitError, and nothing written, when calibration fails."""
     quantization = require("onnxruntime.quantization")
     model = Path(model)
     out = Path(out) if out is not None else model.with_suffix(".int8.onnx")
-    images = calibration_images(config, count)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
 
     class Reader(quantization.CalibrationDataReader):
