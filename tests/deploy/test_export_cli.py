@@ -130,9 +130,9 @@ def _fails(main, argv, capsys, pattern: str) -> None:
 
 
 def test_not_a_checkpoint(tmp_path, capsys):
-    bogus = tmp_path / "notes.pth"
-    bogus.write_text("hello")
-    _fails(export_cli.main, [str(bogus), "--out", str(tmp_path / "m.onnx")], capsys, "cannot be loaded")
+    bogus = tmp_path / "weights.pth"  # a torch file, but only a state dict: no stored config or classes
+    torch.save({"conv.weight": torch.zeros(1)}, bogus)
+    _fails(export_cli.main, [str(bogus), "--out", str(tmp_path / "m.onnx")], capsys, "is not a segkit checkpoint")
     assert not (tmp_path / "m.onnx").exists()
 
 
@@ -149,13 +149,13 @@ def test_onnx_with_other_classes_in_an_ensemble(exported, tiny_demo, tmp_path, c
     other_onnx = tmp_path / "other.onnx"
     assert export_cli.main([str(other), "--out", str(other_onnx), "--no-check"]) == 0
     _fails(infer_cli.main, [str(exported["ckpt"]), str(other_onnx), "--input", str(tiny_demo / "test.json"),
-                            "--out-dir", str(tmp_path / "out")], capsys, r"other\.onnx: classes .* differ")
+                            "--out-dir", str(tmp_path / "out"), "--save-png"], capsys, r"other\.onnx: classes .* differ")
 
 
 def test_corrupt_onnx(exported, tiny_demo, tmp_path, capsys):
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(exported["onnx"].read_bytes()[:5000])
-    _fails(infer_cli.main, [str(corrupt), "--input", str(tiny_demo / "test.json"), "--out-dir", str(tmp_path / "o")],
+    _fails(infer_cli.main, [str(corrupt), "--input", str(tiny_demo / "test.json"), "--out-dir", str(tmp_path / "o"), "--save-png"],
            capsys, "not a loadable ONNX model")
 
 
