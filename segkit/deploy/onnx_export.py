@@ -9,6 +9,7 @@ with traced sizes instead, which gives the same numbers at every size.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import warnings
@@ -107,8 +108,8 @@ def export_model(model: nn.Module, out: str | Path, metadata: Mapping[str, str],
     out = Path(out)
     wrapped = exportable(model)
     example = torch.zeros(1, 3, EXAMPLE_SIDE, EXAMPLE_SIDE)
-    if fp16:
-        wrapped, example = wrapped.half(), example.half()
+    if fp16:  # a copy: ``model`` stays the fp32 reference of the check
+        wrapped, example = copy.deepcopy(wrapped).half(), example.half()
     axes = {0: "N", 2: "H", 3: "W"}
     try:
         with warnings.catch_warnings(), torch.no_grad():

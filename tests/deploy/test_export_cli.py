@@ -148,15 +148,16 @@ def test_onnx_with_other_classes_in_an_ensemble(exported, tiny_demo, tmp_path, c
     other = _checkpoint(tmp_path, exported["config"], classes=[*classes[:-1], "Other"], seed=1)
     other_onnx = tmp_path / "other.onnx"
     assert export_cli.main([str(other), "--out", str(other_onnx), "--no-check"]) == 0
-    _fails(infer_cli.main, [str(exported["ckpt"]), str(other_onnx), "--input", str(tiny_demo / "test.json"),
-                            "--out-dir", str(tmp_path / "out"), "--save-png"], capsys, r"other\.onnx: classes .* differ")
+    argv = [str(exported["ckpt"]), str(other_onnx), "--input", str(tiny_demo / "test.json"),
+            "--out-dir", str(tmp_path / "out"), "--save-png"]
+    _fails(infer_cli.main, argv, capsys, r"other\.onnx: classes .* differ")
 
 
 def test_corrupt_onnx(exported, tiny_demo, tmp_path, capsys):
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(exported["onnx"].read_bytes()[:5000])
-    _fails(infer_cli.main, [str(corrupt), "--input", str(tiny_demo / "test.json"), "--out-dir", str(tmp_path / "o"), "--save-png"],
-           capsys, "not a loadable ONNX model")
+    argv = [str(corrupt), "--input", str(tiny_demo / "test.json"), "--out-dir", str(tmp_path / "o"), "--save-png"]
+    _fails(infer_cli.main, argv, capsys, "not a loadable ONNX model")
 
 
 def test_failed_calibration_writes_nothing(exported, tmp_path, capsys):
@@ -179,3 +180,9 @@ def test_missing_onnxruntime_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(SegkitError, match=r"pip install 'segkit\[deploy\]'"):
         require("onnxruntime")
+
+
+def test_fp16_export_passes_its_stated_tolerance(exported, tmp_path, capsys):
+    out = tmp_path / "half.onnx"
+    assert export_cli.main([str(exported["ckpt"]), "--out", str(out), "--fp16"]) == 0
+    assert _metadata(out)["precision"] == "fp16" and "check 97x131" in capsys.readouterr().out
