@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, report: Report | None = None) -> int:
                 images = torch.randn(batch, 3, args.size, args.size, generator=generator)
                 feed = {INPUT: images.numpy().astype(np.float32)}
 
-                def eager(images: torch.Tensor = images) -> None:
+                def eager(images: torch.Tensor = images, model: torch.nn.Module = model) -> None:
                     with torch.inference_mode():
                         model(images)
 
