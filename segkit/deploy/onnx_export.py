@@ -33,7 +33,8 @@ from segkit.inference.checkpoints import inference_network
 # Check sizes (H, W): square, the odd non-square case the issue names, and one above the training crops.
 CHECK_SIZES = ((256, 256), (97, 131), (640, 576))
 TOLERANCE = {"fp32": 1e-4, "fp16": 2e-2}
-MIN_ARGMAX_AGREEMENT = 0.9999
+# fp16: a near-tie of two logits flips under 11-bit rounding (a from-scratch tiny model: 99.90 % equal).
+MIN_ARGMAX_AGREEMENT = {"fp32": 0.9999, "fp16": 0.995}
 INPUT, OUTPUT = "images", "logits"
 # The traced example's side: PAN's pyramid pools a stride-32 map three times, so 256 is its smallest input.
 EXAMPLE_SIDE = 256
@@ -131,11 +132,12 @@ def export_model(model: nn.Module, out: str | Path, metadata: Mapping[str, str],
 def check_export(model: nn.Module, onnx_path: str | Path, sizes: Sequence[tuple[int, int]] = CHECK_SIZES,
                  batch: int = 2, fp16: bool = False, seed: int = 0) -> list[dict[str, Any]]:
     """onnxruntime vs PyTorch on random normalised inputs at ``sizes``: max |softmax difference| within
-    :data:`TOLERANCE` and argmax equal on >= 99.99% of pixels, else a SegkitError naming size and numbers."""
+    :data:`TOLERANCE` and argmax equal on :data:`MIN_ARGMAX_AGREEMENT` of pixels, else a SegkitError naming size and numbers."""
     from segkit.deploy.onnx_session import open_session
 
     session = open_session(onnx_path)
-    limit = TOLERANCE["fp16" if fp16 else "fp32"]
+    precision = "fp16" if fp16 else "fp32"
+    limit, min_agree = TOLERANCE[precision], MIN_ARGMAX_AGREEMENT[precision]
     generator = torch.Generator().manual_seed(seed)
     results = []
     for height, width in sizes:
@@ -151,9 +153,9 @@ def check_export(model: nn.Module, onnx_path: str | Path, sizes: Sequence[tuple[
         diff = float((logits.softmax(1) - reference.softmax(1)).abs().max())
         agree = float((logits.argmax(1) == reference.argmax(1)).float().mean())
         results.append({"size": f"{height}x{width}", "max_prob_diff": diff, "argmax_agreement": agree})
-        if not diff <= limit or agree < MIN_ARGMAX_AGREEMENT:
+        if not diff <= limit or agree < min_agree:
             raise SegkitError(f"ONNX check failed at {height}x{width}: max |prob difference| {diff:.2e} "
-                              f"(limit {limit:g}), argmax equal on {agree:.4%} of pixels (need >= 99.99%)")
+                              f"(limit {limit:g}), argmax equal on {agree:.4%} of pixels (need >= {min_agree:.2%})")
     return results
 
 
