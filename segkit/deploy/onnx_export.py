@@ -132,7 +132,8 @@ def export_model(model: nn.Module, out: str | Path, metadata: Mapping[str, str],
 def check_export(model: nn.Module, onnx_path: str | Path, sizes: Sequence[tuple[int, int]] = CHECK_SIZES,
                  batch: int = 2, fp16: bool = False, seed: int = 0) -> list[dict[str, Any]]:
     """onnxruntime vs PyTorch on random normalised inputs at ``sizes``: max |softmax difference| within
-    :data:`TOLERANCE` and argmax equal on :data:`MIN_ARGMAX_AGREEMENT` of pixels, else a SegkitError naming size and numbers."""
+    :data:`TOLERANCE` and argmax equal on :data:`MIN_ARGMAX_AGREEMENT` of pixels, else a SegkitError naming
+    the size and both numbers."""
     from segkit.deploy.onnx_session import open_session
 
     session = open_session(onnx_path)
@@ -155,7 +156,8 @@ def check_export(model: nn.Module, onnx_path: str | Path, sizes: Sequence[tuple[
         results.append({"size": f"{height}x{width}", "max_prob_diff": diff, "argmax_agreement": agree})
         if not diff <= limit or agree < min_agree:
             raise SegkitError(f"ONNX check failed at {height}x{width}: max |prob difference| {diff:.2e} "
-                              f"(limit {limit:g}), argmax equal on {agree:.4%} of pixels (need >= {min_agree:.2%})")
+                              f"(limit {limit:g}), argmax equal on {agree:.4%} of pixels "
+                              f"(need >= {min_agree:.2%})")
     return results
 
 
