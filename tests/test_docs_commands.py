@@ -41,6 +41,9 @@ TRAIN = "python tools/train.py configs/demo_unet.py --work-dir work_dirs/demo_un
 PSEUDO = ("python tools/pseudo_label.py configs/demo_unet.py work_dirs/demo_unet/checkpoints/best.pth "
           "--input data/demo/test.json --out data/demo/pseudo.json --tta d4 --threshold 0.7 --overwrite "
           "--report work_dirs/demo_unet/pseudo_report.md")
+# And the documented ONNX export (docs/deploy.md): the commands that predict with the .onnx files read them.
+EXPORT = ("python tools/export.py work_dirs/demo_unet/checkpoints/best.pth --out work_dirs/demo_unet/model.onnx "
+          "--int8 --calib 32")
 
 
 def documented_commands() -> list[tuple[str, str]]:
@@ -135,7 +138,7 @@ def sandbox(tmp_path_factory) -> Path:
         (root / "configs" / demo.name).write_text(f"_base_ = [{str(demo)!r}]\ntrain = dict(epochs=2)\n",
                                                   encoding="utf-8")
     make_demo_dataset(root / "data" / "demo", num_train=4, num_val=2, num_test=2, size=64, progress=False)
-    for command in (TRAIN, PSEUDO):
+    for command in (TRAIN, PSEUDO, EXPORT):
         done = run(root, command)
         assert done.returncode == 0, f"`{command}` failed in the sandbox:\n{done.stderr[-2000:]}"
     return root
@@ -168,6 +171,10 @@ def test_demo_commands_run_as_written(where, command, sandbox, tmp_path):
         for name in ("data/demo/pseudo.json", "work_dirs/demo_unet/pseudo_report.md",
                      "work_dirs/demo_unet/pseudo_report_confidence.png"):
             assert (sandbox / name).is_file(), name
+        return
+    if command == EXPORT:
+        for name in ("model.onnx", "model.int8.onnx"):
+            assert (sandbox / "work_dirs" / "demo_unet" / name).is_file(), name
         return
     work = tmp_path / "repo"
     shutil.copytree(sandbox, work, symlinks=True, copy_function=_link_checkpoints)

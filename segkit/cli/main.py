@@ -22,6 +22,7 @@ COMMANDS = {
     "results-doc": "segkit.cli.results_doc",
     "masks-to-coco": "segkit.cli.masks_to_coco",
     "config-docs": "segkit.cli.config_docs",
+    "export": "segkit.cli.export",
 }
 
 

@@ -27,6 +27,7 @@ from segkit.config import Config, config_from_dict
 from segkit.engine.checkpoint import evaluated_weights, load_checkpoint, load_weights
 from segkit.engine.dist import resolve_device
 from segkit.errors import SegkitError
+from segkit.inference.onnx_member import onnx_member, read_onnx
 from segkit.inference.predictor import Member, Predictor
 from segkit.inference.tta import TTASpec
 from segkit.inference.window import SlidingWindow, window_from_config
@@ -81,7 +82,8 @@ def read_checkpoints(checkpoints: Sequence[str | Path], cfg: Config | None = Non
     """
     if not checkpoints:
         raise SegkitError("give at least one checkpoint")
-    states = [(Path(path), load_checkpoint(path)) for path in checkpoints]
+    states = [(Path(path), _onnx_state(path) if Path(path).suffix == ".onnx" else load_checkpoint(path))
+              for path in checkpoints]
     if cfg is None:
         cfg = run_config(*states[0], overrides)
     stored = [(path, list(state["classes"])) for path, state in states if state.get("classes") is not None]
@@ -113,12 +115,16 @@ def build_ensemble(loaded: Checkpoints, weights: Sequence[float] | None = None,
     _check_expected(first, classes, expected_classes, expected_from)
     members = []
     for i, (path, state) in enumerate(loaded.states):
+        weight = 1.0 if weights is None else float(weights[i])
+        if "onnx" in state:
+            members.append(onnx_member(*state["onnx"], weight=weight, name=str(path)))
+            continue
         own = run_config(path, state) if isinstance(state.get("config"), Mapping) else loaded.config
         model = inference_network(own.model, len(classes))
         load_weights(model, evaluated_weights(state), f"{path}: weights do not fit model.type={own.model.type!r}",
                      "use the config the checkpoint was trained with")
         members.append(Member(model.eval(), own.data.mean, own.data.std,
-                              weight=1.0 if weights is None else float(weights[i]), name=str(path)))
+                              weight=weight, name=str(path)))
     return Ensemble(members, classes, loaded.config)
 
 
@@ -127,6 +133,12 @@ def load_ensemble(checkpoints: Sequence[str | Path], cfg: Config | None = None, 
                   overrides: Sequence[str] = ()) -> Ensemble:
     """:func:`read_checkpoints` then :func:`build_ensemble`."""
     return build_ensemble(read_checkpoints(checkpoints, cfg, overrides), weights, expected_classes, expected_from)
+
+
+def _onnx_state(path: str | Path) -> dict[str, Any]:
+    """An exported model as a checkpoint-like state: its metadata's classes and config, and the session."""
+    session, info = read_onnx(path)
+    return {"classes": info.classes, "config": info.config, "onnx": (session, info)}
 
 
 def _check_expected(checkpoint: str | Path, classes: list[str], expected: Sequence[str] | None,
