@@ -46,6 +46,7 @@ class SmpArchitecture:
     min_feature_side: int = 1
     defaults: dict[str, Any] = field(default_factory=dict)
     check: Callable[[str], str | None] | None = None
+    note: str = ""
 
     def refusal(self, encoder_name: str) -> str | None:
         """Why ``encoder_name`` cannot work here, or None."""
@@ -63,27 +64,34 @@ def _efficientnet_only(encoder_name: str) -> str | None:
 
 
 SMP_ARCHITECTURES: dict[str, SmpArchitecture] = {
-    "Unet": SmpArchitecture("Unet", "resnet34", CNN_ENCODERS),
+    "Unet": SmpArchitecture("Unet", "resnet34", CNN_ENCODERS, note="U-Net decoder, skip at every stride"),
     "EfficientUnet": SmpArchitecture(
         "Unet", "efficientnet-b4", "efficientnet-b0 ... b7 (also timm-efficientnet-*, tu-efficientnet*)",
-        check=_efficientnet_only),
-    "UnetPlusPlus": SmpArchitecture("UnetPlusPlus", "resnet34", NO_MIT, refused_prefixes=("mit_b",)),
-    "FPN": SmpArchitecture("FPN", "resnet34", CNN_ENCODERS),
-    "DeepLabV3": SmpArchitecture("DeepLabV3", "resnet50", NO_MIT, refused_prefixes=("mit_b",)),
-    "DeepLabV3Plus": SmpArchitecture("DeepLabV3Plus", "resnet50", CNN_ENCODERS),
-    "Linknet": SmpArchitecture("Linknet", "resnet34", NO_MIT, refused_prefixes=("mit_b",)),
-    "PSPNet": SmpArchitecture("PSPNet", "resnet34", NO_MIT, refused_prefixes=("mit_b",)),
+        check=_efficientnet_only, note="Unet on an EfficientNet; refuses other encoders"),
+    "UnetPlusPlus": SmpArchitecture("UnetPlusPlus", "resnet34", NO_MIT, refused_prefixes=("mit_b",),
+                                   note="nested skip pathways; the heaviest decoder"),
+    "FPN": SmpArchitecture("FPN", "resnet34", CNN_ENCODERS, note="`decoder_segmentation_channels` a multiple of 32 (GroupNorm)"),
+    "DeepLabV3": SmpArchitecture("DeepLabV3", "resnet50", NO_MIT, refused_prefixes=("mit_b",),
+                                note="dilated encoder (output stride 8), ASPP"),
+    "DeepLabV3Plus": SmpArchitecture("DeepLabV3Plus", "resnet50", CNN_ENCODERS,
+                                    note="`encoder_output_stride` 16 (default) or 8"),
+    "Linknet": SmpArchitecture("Linknet", "resnet34", NO_MIT, refused_prefixes=("mit_b",),
+                              note="additive skips; the lightest decoder"),
+    "PSPNet": SmpArchitecture("PSPNet", "resnet34", NO_MIT, refused_prefixes=("mit_b",),
+                             note="`encoder_depth` 3 (stride 8): later encoder stages are removed"),
     # PAN's feature pyramid attention max-pools its deepest map three times: it needs at least 8 pixels there
-    "PAN": SmpArchitecture("PAN", "resnet34", CNN_ENCODERS, min_feature_side=8),
-    "MAnet": SmpArchitecture("MAnet", "resnet34", CNN_ENCODERS),
-    "UPerNet": SmpArchitecture("UPerNet", "tu-convnext_tiny", CNN_ENCODERS),
-    "Segformer": SmpArchitecture("Segformer", "mit_b2", CNN_ENCODERS),
+    "PAN": SmpArchitecture("PAN", "resnet34", CNN_ENCODERS, min_feature_side=8,
+                          note="feature pyramid attention; `encoder_output_stride` 16 (default) or 32"),
+    "MAnet": SmpArchitecture("MAnet", "resnet34", CNN_ENCODERS, note="multi-scale attention (position + channel) decoder"),
+    "UPerNet": SmpArchitecture("UPerNet", "tu-convnext_tiny", CNN_ENCODERS, note="pyramid pooling + FPN fusion; the ConvNeXt/Swin decoder of mmseg"),
+    "Segformer": SmpArchitecture("Segformer", "mit_b2", CNN_ENCODERS, note="all-MLP decoder; Mix Transformer `mit_b0`..`mit_b5` is its own encoder"),
     # DPT reassembles the patch grid at half its resolution too (a stride-2 conv), hence twice the patch size;
     # dynamic_img_size lets the ViT interpolate its position embeddings to any padded size
     "DPT": SmpArchitecture(
         "DPT", "tu-vit_small_patch16_224",
         "plain timm ViTs as 'tu-<name>' (tu-vit_*, tu-deit_*, tu-eva02_*, ...: one patch stride throughout)",
-        required_prefix="tu-", stride_factor=2, defaults={"dynamic_img_size": True}),
+        required_prefix="tu-", stride_factor=2, defaults={"dynamic_img_size": True},
+        note="ViT features reassembled at 4 scales; `dynamic_img_size=True` by default (any padded size)"),
 }
 
 
@@ -186,7 +194,7 @@ def wrap_smp(net: nn.Module, spec: SmpArchitecture) -> PaddedSegmenter:
                           f"stride, this encoder's have strides {strides}; it takes {spec.encoders}")
     stride = net.encoder.output_stride
     model = PaddedSegmenter(net, multiple=stride * spec.stride_factor, min_size=stride * spec.min_feature_side)
-    prune_unused(model, model.padded_size(1, 1))
+    prune_unused(model, model.padded_size(64, 64))
     return model
 
 
