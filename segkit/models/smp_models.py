@@ -158,15 +158,15 @@ def build_smp(name: str, num_classes: int, encoder_name: str | None = None,
     spec = SMP_ARCHITECTURES[name]
     arch = getattr(smp, spec.smp_class)
     encoder_name = encoder_name or spec.default_encoder
+    refusal = spec.refusal(encoder_name)
+    if refusal:
+        raise SegkitError(f"model.encoder_name={encoder_name!r}: {name} {refusal}; it takes {spec.encoders}")
     kwargs = {**spec.defaults, **kwargs}
     check_kwargs(arch, kwargs, where=f"model ({name})", strict=not encoder_name.startswith("tu-"))
     for key in ("aux_params", "activation"):
         if kwargs.get(key) is not None:
             raise SegkitError(f"model.{key}={kwargs[key]!r}: segkit models return raw logits for the losses; "
                               f"remove model.{key}")
-    refusal = spec.refusal(encoder_name)
-    if refusal:
-        raise SegkitError(f"model.encoder_name={encoder_name!r}: {name} {refusal}; it takes {spec.encoders}")
     try:
         net = arch(encoder_name=encoder_name, encoder_weights=encoder_weights, classes=num_classes, **kwargs)
     except OSError as err:  # URLError, HTTP and hub errors are OSErrors
@@ -192,6 +192,11 @@ def wrap_smp(net: nn.Module, spec: SmpArchitecture) -> PaddedSegmenter:
     if strides is not None and len(set(strides)) > 1:
         raise SegkitError(f"model.encoder_name: {type(net).__name__} needs a plain ViT whose features share one "
                           f"stride, this encoder's have strides {strides}; it takes {spec.encoders}")
+    vit = getattr(net.encoder, "model", None)
+    if getattr(vit, "dynamic_img_size", None) is False:
+        side = "x".join(str(s) for s in vit.patch_embed.img_size)
+        raise SegkitError(f"model.dynamic_img_size=False: this {type(net).__name__} encoder then takes only {side} "
+                          "inputs while segkit feeds any padded size; leave dynamic_img_size=True (the default)")
     stride = net.encoder.output_stride
     model = PaddedSegmenter(net, multiple=stride * spec.stride_factor, min_size=stride * spec.min_feature_side)
     prune_unused(model, model.padded_size(64, 64))
