@@ -7,6 +7,7 @@ rule (side multiple and smallest side) that ``PaddedSegmenter`` pads to, so ever
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -168,7 +169,9 @@ def build_smp(name: str, num_classes: int, encoder_name: str | None = None,
             raise SegkitError(f"model.{key}={kwargs[key]!r}: segkit models return raw logits for the losses; "
                               f"remove model.{key}")
     try:
-        net = arch(encoder_name=encoder_name, encoder_weights=encoder_weights, classes=num_classes, **kwargs)
+        with warnings.catch_warnings(record=True) as caught:  # shown only if the model is accepted
+            warnings.simplefilter("always")
+            net = arch(encoder_name=encoder_name, encoder_weights=encoder_weights, classes=num_classes, **kwargs)
     except OSError as err:  # URLError, HTTP and hub errors are OSErrors
         raise SegkitError(
             f"model.encoder_weights={encoder_weights!r}: could not download weights for {encoder_name!r} "
@@ -178,7 +181,10 @@ def build_smp(name: str, num_classes: int, encoder_name: str | None = None,
         first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise SegkitError(f"model: cannot build {name} with encoder {encoder_name!r} ({first_line}); "
                           f"{name} takes {spec.encoders}") from err
-    return wrap_smp(net, spec)
+    model = wrap_smp(net, spec)
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return model
 
 
 def wrap_smp(net: nn.Module, spec: SmpArchitecture) -> PaddedSegmenter:
