@@ -114,7 +114,8 @@ def measure_type(name: str, size: int, classes: int, repeats: int, threads: int 
         model(image)  # also the warm-up of the timed forwards
     with torch.inference_mode():
         seconds = measure(name, lambda: model(image), repeats=repeats, warmup=0).median
-    return {"type": name, "encoder": default_encoder(name), "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+    params = sum(p.numel() for p in model.parameters())
+    return {"type": name, "encoder": default_encoder(name), "params_m": params / 1e6,
             "gflops": counter.get_total_flops() / 1e9, "latency_ms": 1000 * seconds, "train_mb": train_mb,
             "batch1": batch1, "multiple": int(model.multiple), "min_size": int(getattr(model, "min_size", 1)),
             "onnx": onnx_export(model, size)}

@@ -78,8 +78,8 @@ def architecture_table(measured: dict[str, Any] | None = None) -> str:
                           f"`python tools/benchmark.py models --only {' '.join(missing)} --save` and merge")
     accepts = ["| `type` | file | default encoder | encoders it takes | padded input sides | notes |",
                "|---|---|---|---|---|---|"]
-    costs = [f"| `type` | encoder | params M | GFLOPs | CPU ms/image | train step MB (batch 2) | batch 1 trains | "
-             f"ONNX |", "|---|---|---:|---:|---:|---:|---|---|"]
+    costs = ["| `type` | encoder | params M | GFLOPs | CPU ms/image | train step MB (batch 2) | batch 1 trains | "
+             "ONNX |", "|---|---|---:|---:|---:|---:|---|---|"]
     for name in MODELS.names():
         file, encoders, note = _describe(name)
         m = by_type.get(name)

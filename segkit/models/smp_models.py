@@ -71,7 +71,8 @@ SMP_ARCHITECTURES: dict[str, SmpArchitecture] = {
         check=_efficientnet_only, note="Unet on an EfficientNet; refuses other encoders"),
     "UnetPlusPlus": SmpArchitecture("UnetPlusPlus", "resnet34", NO_MIT, refused_prefixes=("mit_b",),
                                    note="nested skip pathways; the heaviest decoder"),
-    "FPN": SmpArchitecture("FPN", "resnet34", CNN_ENCODERS, note="`decoder_segmentation_channels` a multiple of 32 (GroupNorm)"),
+    "FPN": SmpArchitecture("FPN", "resnet34", CNN_ENCODERS,
+                           note="`decoder_segmentation_channels` a multiple of 32 (GroupNorm)"),
     "DeepLabV3": SmpArchitecture("DeepLabV3", "resnet50", NO_MIT, refused_prefixes=("mit_b",),
                                 note="dilated encoder (output stride 8), ASPP"),
     "DeepLabV3Plus": SmpArchitecture("DeepLabV3Plus", "resnet50", CNN_ENCODERS,
@@ -83,9 +84,12 @@ SMP_ARCHITECTURES: dict[str, SmpArchitecture] = {
     # PAN's feature pyramid attention max-pools its deepest map three times: it needs at least 8 pixels there
     "PAN": SmpArchitecture("PAN", "resnet34", CNN_ENCODERS, min_feature_side=8,
                           note="feature pyramid attention; `encoder_output_stride` 16 (default) or 32"),
-    "MAnet": SmpArchitecture("MAnet", "resnet34", CNN_ENCODERS, note="multi-scale attention (position + channel) decoder"),
-    "UPerNet": SmpArchitecture("UPerNet", "tu-convnext_tiny", CNN_ENCODERS, note="pyramid pooling + FPN fusion; the ConvNeXt/Swin decoder of mmseg"),
-    "Segformer": SmpArchitecture("Segformer", "mit_b2", CNN_ENCODERS, note="all-MLP decoder; Mix Transformer `mit_b0`..`mit_b5` is its own encoder"),
+    "MAnet": SmpArchitecture("MAnet", "resnet34", CNN_ENCODERS,
+                             note="multi-scale attention (position + channel) decoder"),
+    "UPerNet": SmpArchitecture("UPerNet", "tu-convnext_tiny", CNN_ENCODERS,
+                               note="pyramid pooling + FPN fusion; the ConvNeXt/Swin decoder of mmseg"),
+    "Segformer": SmpArchitecture("Segformer", "mit_b2", CNN_ENCODERS,
+                                 note="all-MLP decoder; Mix Transformer `mit_b0`..`mit_b5` is its own encoder"),
     # DPT reassembles the patch grid at half its resolution too (a stride-2 conv), hence twice the patch size;
     # dynamic_img_size lets the ViT interpolate its position embeddings to any padded size
     "DPT": SmpArchitecture(

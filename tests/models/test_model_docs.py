@@ -3,8 +3,7 @@
 import pytest
 
 from segkit.errors import SegkitError
-from segkit.models.model_docs import (BEGIN, DOC, END, UNMEASURED, architecture_table, load_measured,
-                                      with_table)
+from segkit.models.model_docs import BEGIN, DOC, END, UNMEASURED, architecture_table, load_measured, with_table
 from segkit.registry import MODELS
 
 
