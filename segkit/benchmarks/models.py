@@ -50,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save", nargs="?", const=str(MEASURED), metavar="JSON",
                         help="write the measurements (default: docs/models_measured.json)")
     parser.add_argument("--write-docs", action="store_true",
-                        help="re-render docs/models.md's architecture table from the registry and the saved file")
+                        help="render docs/models.md's architecture table from the registry and the saved file; "
+                             "alone it measures nothing, with --save after measuring")
 
 
 def resident_mb() -> float:
@@ -152,6 +153,8 @@ def run(args: argparse.Namespace, report: Report | None = None) -> int:
     from segkit.registry import MODELS
 
     report = report or Report("models")
+    if args.write_docs and not args.save:  # render the stored run, measure nothing
+        return _write_docs(report)
     names = [n for n in MODELS.names() if n not in UNMEASURED and (not args.only or n in args.only)]
     report.line(f"input 1x3x{args.size}x{args.size} on cpu, {args.threads or torch.get_num_threads()} threads, "
                 f"load average {_load()}, median of {args.repeats} after 1 warm-up, {args.classes} classes, "
@@ -167,8 +170,11 @@ def run(args: argparse.Namespace, report: Report | None = None) -> int:
                   "repeats": args.repeats, "load_after": _load(), "models": measured}
         Path(args.save).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
         report.line(f"saved to {args.save}")
-    if args.write_docs:
-        from segkit.models.model_docs import DOC, write_table
+    return _write_docs(report) if args.write_docs else 0
 
-        report.line(f"{DOC}: {'rewritten' if write_table(DOC) else 'unchanged'}")
+
+def _write_docs(report: Report) -> int:
+    from segkit.models.model_docs import DOC, write_table
+
+    report.line(f"{DOC}: {'rewritten' if write_table(DOC) else 'unchanged'}")
     return 0

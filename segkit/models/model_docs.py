@@ -84,6 +84,7 @@ def architecture_table(measured: dict[str, Any] | None = None) -> str:
         file, encoders, note = _describe(name)
         m = by_type.get(name)
         sizes = _sizes(m) if m else "those of the saved architecture"
+        encoders = encoders.replace("*", "\\*")  # Markdown would read "resnet*, efficientnet-*" as emphasis
         accepts.append(f"| `{name}` | {file} | `{default_encoder(name) or '-'}` | {encoders} | {sizes} | {note} |")
         if m:
             costs.append(f"| `{name}` | `{m['encoder']}` | {m['params_m']:.1f} | {m['gflops']:.1f} | "

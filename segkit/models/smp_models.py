@@ -25,9 +25,10 @@ from segkit.registry import MODELS, check_kwargs
 Output = torch.Tensor | dict[str, torch.Tensor]
 
 CNN_ENCODERS = ("any smp encoder (resnet*, efficientnet-*, mit_b*, ...) or hierarchical timm encoder as "
-                "'tu-<name>' (tu-convnext_*, tu-efficientnetv2_*, tu-regnet*, ...); plain ViTs only with DPT")
-NO_MIT = ("smp CNN encoders (resnet*, efficientnet-*, ...) or hierarchical timm encoders as 'tu-<name>' "
-          "(tu-convnext_*, tu-efficientnetv2_*, tu-regnet*, ...); not mit_b* or plain ViTs")
+                "'tu-' + a timm name (tu-convnext_*, tu-efficientnetv2_*, tu-regnet*, ...); plain ViTs only "
+                "with DPT")
+NO_MIT = ("smp CNN encoders (resnet*, efficientnet-*, ...) or hierarchical timm encoders as 'tu-' + a timm "
+          "name (tu-convnext_*, tu-efficientnetv2_*, tu-regnet*, ...); not mit_b* or plain ViTs")
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ SMP_ARCHITECTURES: dict[str, SmpArchitecture] = {
     # dynamic_img_size lets the ViT interpolate its position embeddings to any padded size
     "DPT": SmpArchitecture(
         "DPT", "tu-vit_small_patch16_224",
-        "plain timm ViTs as 'tu-<name>' (tu-vit_*, tu-deit_*, tu-eva02_*, ...: one patch stride throughout)",
+        "plain timm ViTs as 'tu-' + a timm name (tu-vit_*, tu-deit_*, tu-eva02_*, ...: one patch stride "
+        "throughout)",
         required_prefix="tu-", stride_factor=2, defaults={"dynamic_img_size": True},
         note="ViT features reassembled at 4 scales; `dynamic_img_size=True` by default (any padded size)"),
 }

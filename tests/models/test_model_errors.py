@@ -15,10 +15,11 @@ def one_error_line(capsys) -> str:
 
 @pytest.mark.parametrize("model, message", [
     ({"type": "DPT", "encoder_name": "resnet34"},
-     "model.encoder_name='resnet34': DPT needs a 'tu-' encoder; it takes plain timm ViTs as 'tu-<name>' (tu-vit_*"),
+     "model.encoder_name='resnet34': DPT needs a 'tu-' encoder; it takes plain timm ViTs as 'tu-' + a timm "
+     "name (tu-vit_*"),
     ({"type": "DPT", "encoder_name": "tu-resnet18"},
      "cannot build DPT with encoder 'tu-resnet18' (ResNet.__init__() got an unexpected keyword argument "
-     "'dynamic_img_size'); DPT takes plain timm ViTs as 'tu-<name>'"),
+     "'dynamic_img_size'); DPT takes plain timm ViTs as 'tu-' + a timm name"),
     ({"type": "DPT", "encoder_name": "tu-resnet18", "dynamic_img_size": None},
      "model.encoder_name: DPT needs a plain ViT whose features share one stride"),
     ({"type": "DPT", "encoder_name": "tu-vit_tiny_patch16_224", "dynamic_img_size": False},
