@@ -84,7 +84,8 @@ def _smp_init(model_cfg: Mapping[str, Any], num_classes: int) -> tuple[str, dict
     """(smp class, constructor arguments) of a segkit model section, with no weights to download."""
     if model_cfg.get("type") == "SMPPretrained":
         config = read_smp_config(model_cfg["path"])
-        init = {k: v for k, v in config.items() if not k.startswith("_")}
+        init = {**_spec_of(config["_model_class"]).defaults,
+                **{k: v for k, v in config.items() if not k.startswith("_")}}
         return config["_model_class"], {**init, "encoder_weights": None, "classes": num_classes}
     spec = SMP_ARCHITECTURES[model_cfg["type"]]
     init = {**spec.defaults, **{k: v for k, v in model_cfg.items() if k not in SEGKIT_KEYS}}

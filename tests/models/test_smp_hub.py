@@ -78,3 +78,17 @@ def test_what_cannot_be_exported_or_loaded_is_one_line(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"_model_class": "Mask2Former"}))
     with pytest.raises(SegkitError, match="_model_class='Mask2Former'; segkit loads DPT, "):
         build_model({"type": "SMPPretrained", "path": str(tmp_path)}, num_classes=3)
+
+
+def test_a_run_started_from_a_folder_exports_again(tmp_path):
+    """SMPPretrained checkpoints (fine-tuned from a plain smp folder) go back to plain smp too."""
+    folder = tmp_path / "plain"
+    smp.Linknet(encoder_name="resnet18", encoder_weights=None, classes=5).save_pretrained(folder)
+    cfg = {"type": "SMPPretrained", "path": str(folder)}
+    model = build_model(cfg, num_classes=len(CLASSES)).eval()
+    save_checkpoint({"model": model.state_dict(), "classes": CLASSES, "config": {"model": cfg}},
+                    tmp_path / "tuned.pth")
+    plain = smp.from_pretrained(str(export_smp_folder(tmp_path / "tuned.pth", tmp_path / "again"))).eval()
+    image = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(plain(image), model(image), rtol=0, atol=1e-6)
