@@ -104,7 +104,9 @@ HELP: dict[str, str] = {
 # Rows after a section's defaults: the keys the registered constructor takes besides them.
 OPEN_HELP = {
     "model": "constructor arguments, e.g. `encoder_name`, `encoder_weights` (`\"imagenet\"` or `None`), "
-             "`decoder_channels`; and for every model `pretrained` (local .pth/.safetensors), `freeze_encoder` "
+             "`decoder_channels`, `path` (`SMPPretrained`: a plain smp `save_pretrained` folder, "
+             "[models.md](models.md#plain-smp-folders-both-ways)); and for every model `pretrained` "
+             "(local .pth/.safetensors), `freeze_encoder` "
              "(True or N stages), `freeze_bn`",
     "loss": "the loss's arguments, e.g. `class_weights`, `gamma`, `boundary_weight` ([losses.md](losses.md))",
     "optimizer": "the optimizer's arguments (`betas`, `momentum`, ...) and `encoder_lr_mult`",

@@ -23,7 +23,7 @@ def test_all_prints_one_ratio_table_and_rewrites_the_generated_block(tmp_path, c
     head, block = text.split(BEGIN)[0], text.split(BEGIN)[1].split(END)[0]
     assert head == before.split(BEGIN)[0] and text.split(END)[1] == before.split(END)[1]  # the rest is kept
     assert "| loss | BoundaryFocal / CrossEntropy |" in block and "#### loss" in block
-    assert "| architecture | encoder | params | CPU forward ms |" in block
+    assert "| type | encoder | params M | GFLOPs | CPU ms/image |" in block
     lines = block.splitlines()
     # every section heading sits below the doc's own (eval's report line holds several lines in one string)
     assert not [line for line in lines if line.startswith("#") and not line.startswith("####")]

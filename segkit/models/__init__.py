@@ -1,3 +1,3 @@
 """Importing this package registers every model in ``segkit.registry.MODELS``."""
 
-from segkit.models import hrnet, smp_models  # noqa: F401
+from segkit.models import hrnet, smp_hub, smp_models  # noqa: F401

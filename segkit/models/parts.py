@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from segkit.errors import SegkitError
+from segkit.models.unused import reached_parameters
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -46,7 +47,7 @@ def encoder_stages(model: nn.Module) -> list[list[nn.Parameter]]:
     what an smp encoder adds between two of the feature maps it returns: the parameters the autograd graph of
     feature i reaches that no earlier feature reaches. That works for any smp or timm encoder, dilated ones
     included, without a per-family table: ResNet/EfficientNet give 5 stages (stem, strides 4..32), Mix
-    Transformer and ConvNeXt 4.
+    Transformer and ConvNeXt 4, a ViT under DPT one per block group it returns (4).
     """
     net = unwrap(model)
     if hasattr(net, "encoder_stages"):
@@ -64,10 +65,12 @@ def _stages_by_feature(encoder: nn.Module) -> list[list[nn.Parameter]]:
             p.requires_grad_(True)
         with torch.enable_grad():
             features = encoder(torch.zeros(1, 3, size, size, device=params[0].device, dtype=params[0].dtype))
+        if isinstance(features, tuple) and isinstance(features[0], list):  # a ViT's (features, prefix tokens)
+            features = features[0]
         seen: set[int] = set()
         stages = []
         for feature in features:
-            reached = _leaves(feature) - seen
+            reached = reached_parameters(feature) - seen
             seen |= reached
             if reached:
                 stages.append([p for p in params if id(p) in reached])
@@ -76,19 +79,3 @@ def _stages_by_feature(encoder: nn.Module) -> list[list[nn.Parameter]]:
         encoder.train(was_training)
         for p, flag in zip(params, grad_flags):
             p.requires_grad_(flag)
-
-
-def _leaves(tensor: torch.Tensor) -> set[int]:
-    """ids of the parameters the autograd graph of ``tensor`` reaches."""
-    found: set[int] = set()
-    visited: set[object] = set()
-    stack = [tensor.grad_fn]
-    while stack:
-        node = stack.pop()
-        if node is None or node in visited:
-            continue
-        visited.add(node)
-        if hasattr(node, "variable"):  # AccumulateGrad: a leaf tensor
-            found.add(id(node.variable))
-        stack.extend(next_node for next_node, _ in node.next_functions)
-    return found

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import torch
@@ -63,8 +63,9 @@ def load_pretrained(model: nn.Module, path: str | Path) -> None:
     model.load_state_dict(matched, strict=False)
     scope = [key for key in target if key.startswith(prefix)]
     missing = [key for key in scope if key not in matched]
-    unexpected = [key for key in source if prefix + key not in target]
-    mismatched = [key for key in source if prefix + key in target and prefix + key not in matched]
+    names = _names_in(target, prefix)
+    unexpected = [key for key in source if names(key) is None]
+    mismatched = [key for key in source if names(key) is not None and names(key) not in matched]
     part = {"": "model", "net.": "network"}.get(prefix, f"encoder ({prefix.rstrip('.')})")
     logger.info("model.pretrained=%s: loaded %d/%d %s tensors; missing %s; unexpected %s; "
                 "shape-mismatched %s", path, len(matched), len(scope), part, _count(missing),
@@ -72,17 +73,38 @@ def load_pretrained(model: nn.Module, path: str | Path) -> None:
 
 
 def _placements(model: nn.Module) -> list[str]:
-    """Key prefixes from the top of the model down to its encoder, e.g. ``["", "net.", "net.encoder."]``."""
+    """Key prefixes from the top of the model down to its encoder, e.g. ``["", "net.", "net.encoder."]``, and
+    to the timm model inside an smp ``tu-`` or ViT encoder (``net.encoder.model.``): a timm checkpoint's keys
+    start there."""
     encoder = encoder_of(model)
     path = next(name for name, module in model.named_modules() if module is encoder)
     parts = path.split(".") if path else []
+    if isinstance(getattr(encoder, "model", None), nn.Module):
+        parts.append("model")
     return ["".join(f"{p}." for p in parts[:depth]) for depth in range(len(parts) + 1)]
+
+
+def _plain(key: str) -> str:
+    """timm's ``features_only`` networks flatten module paths (``stem.0`` becomes ``stem_0``): compare keys
+    with both separators the same."""
+    return key.replace("_", ".")
+
+
+def _names_in(target: Mapping[str, torch.Tensor], prefix: str) -> Callable[[str], str | None]:
+    """source key -> the model's key it names under ``prefix`` (exactly, or up to flattened paths), or None."""
+    by_plain = {_plain(key[len(prefix):]): key for key in target if key.startswith(prefix)}
+
+    def name(key: str) -> str | None:
+        return prefix + key if prefix + key in target else by_plain.get(_plain(key))
+
+    return name
 
 
 def _matching(source: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor],
               prefix: str) -> dict[str, torch.Tensor]:
-    return {prefix + key: value for key, value in source.items()
-            if prefix + key in target and target[prefix + key].shape == value.shape}
+    names = _names_in(target, prefix)
+    return {names(key): value for key, value in source.items()
+            if names(key) is not None and target[names(key)].shape == value.shape}
 
 
 def _sample(keys: Iterable[str], limit: int = 3) -> str:

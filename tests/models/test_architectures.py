@@ -2,59 +2,11 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from segkit.errors import SegkitError
 from segkit.models.builder import build_model
 from segkit.registry import MODELS
-
-TINY = {
-    "Unet": {"encoder_name": "resnet18", "decoder_channels": (32, 16, 16, 8, 8)},
-    "Unet_timm": {"type": "Unet", "encoder_name": "tu-resnet18", "decoder_channels": (32, 16, 16, 8, 8)},
-    "EfficientUnet": {"encoder_name": "efficientnet-b0", "decoder_channels": (32, 16, 16, 8, 8)},
-    "UnetPlusPlus": {"encoder_name": "resnet18", "decoder_channels": (32, 16, 16, 8, 8)},
-    "FPN": {"encoder_name": "resnet18", "decoder_pyramid_channels": 32, "decoder_segmentation_channels": 32},
-    "DeepLabV3": {"encoder_name": "resnet18", "decoder_channels": 32},
-    "DeepLabV3Plus": {"encoder_name": "resnet18", "decoder_channels": 32},
-    "HRNetV2": {"backbone": "hrnet_w18"},
-    "HRNetOCR": {"backbone": "hrnet_w18", "ocr_mid_channels": 32, "ocr_key_channels": 16},
-}
-
-
-def tiny_cfg(name):
-    return {"type": name, "encoder_weights": None, **TINY[name]}
-
-
-def test_every_registered_architecture_is_covered():
-    assert set(MODELS.names()) == {n for n in TINY if "_" not in n}
-
-
-@pytest.mark.parametrize("name", list(TINY))
-def test_builds_trains_a_step_and_returns_logits_at_any_size(name):
-    torch.manual_seed(0)
-    model = build_model(tiny_cfg(name), num_classes=4)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    images, masks = torch.randn(2, 3, 64, 64), torch.randint(0, 4, (2, 64, 64))
-    masks[:, :4] = 255
-    model.train()
-    out = model(images)
-    logits = out["out"] if isinstance(out, dict) else out
-    loss = F.cross_entropy(logits, masks, ignore_index=255)
-    if isinstance(out, dict):
-        loss = loss + model.aux_weight * F.cross_entropy(out["aux"], masks, ignore_index=255)
-    before = [p.detach().clone() for p in model.parameters()]
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    assert torch.isfinite(loss)
-    assert isinstance(out, dict) == hasattr(model, "aux_weight") == (name == "HRNetOCR")
-    # DDP needs every parameter in the graph (timm zero-inits some residual BNs, so grads may be 0)
-    assert [n for n, p in model.named_parameters() if p.grad is None] == []
-    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
-    model.eval()
-    with torch.no_grad():
-        for size in [(64, 64), (45, 70)]:
-            assert model(torch.randn(1, 3, *size)).shape == (1, 4, *size)
+from tests.models.tiny_models import NEEDS_FOLDER, tiny_cfg
 
 
 def test_hrnet_ocr_aux_output_in_training_only():
@@ -70,7 +22,7 @@ def test_hrnet_ocr_aux_output_in_training_only():
 
 
 def test_hrnet_uses_the_four_raw_branches():
-    net = build_model(tiny_cfg("HRNetV2"), num_classes=3).net
+    net = build_model({**tiny_cfg("HRNetV2"), "backbone": "hrnet_w18"}, num_classes=3).net
     assert net.encoder.feature_info.reduction() == [4, 8, 16, 32]
     assert net.encoder.feature_info.channels() == [18, 36, 72, 144]
     assert net.head[0][0].in_channels == 18 + 36 + 72 + 144
@@ -96,7 +48,7 @@ def test_smp_options_that_change_the_output_are_refused():
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("amp", ["fp16", "bf16"])
-@pytest.mark.parametrize("name", list(TINY))
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if n not in NEEDS_FOLDER])
 def test_every_architecture_trains_a_few_cuda_steps_with_finite_losses(tiny_config, tmp_path, name, amp):
     """Trainer steps (fused AdamW, fp16 with GradScaler or bf16) on the tiny demo set."""
     from segkit.config import load_config

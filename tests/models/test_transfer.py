@@ -137,3 +137,46 @@ def test_pretrained_errors_name_the_file(tmp_path):
     (tmp_path / "broken.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(SegkitError, match="broken.pth' cannot be read"):
         build_model({**UNET, "pretrained": str(tmp_path / "broken.pth")}, num_classes=3)
+
+
+TODAYS_ENCODERS = [  # (segkit model, the timm model whose ImageNet checkpoint a user would have on disk)
+    ({"type": "UPerNet", "encoder_name": "tu-convnext_atto", "decoder_channels": 16}, "convnext_atto"),
+    ({"type": "Unet", "encoder_name": "tu-tf_efficientnetv2_b0", "decoder_channels": (16, 8, 8, 8, 8)},
+     "tf_efficientnetv2_b0"),
+    ({"type": "FPN", "encoder_name": "tu-regnetx_002", "decoder_segmentation_channels": 32}, "regnetx_002"),
+    ({"type": "DPT", "encoder_name": "tu-vit_tiny_patch16_224", "decoder_intermediate_channels": (8, 8, 8, 8),
+      "decoder_fusion_channels": 8}, "vit_tiny_patch16_224"),
+    ({"type": "Segformer", "encoder_name": "mit_b0", "decoder_segmentation_channels": 16}, None),
+]
+
+
+@pytest.mark.parametrize("cfg, timm_name", TODAYS_ENCODERS, ids=lambda v: v["type"] if isinstance(v, dict) else "")
+def test_todays_encoders_split_freeze_take_an_encoder_lr_and_local_weights(tmp_path, caplog, cfg, timm_name):
+    import timm
+
+    from segkit.engine.optim import build_optimizer
+
+    cfg = {**cfg, "encoder_weights": None}
+    model = build_model({**cfg, "freeze_encoder": 1}, num_classes=3)
+    encoder, decoder = ids(encoder_parameters(model)), ids(decoder_parameters(model))
+    assert encoder and decoder and not encoder & decoder and encoder | decoder == ids(model.parameters())
+    stages = encoder_stages(model)
+    assert len(stages) >= 4 and sum(len(s) for s in stages) == len(encoder)
+    assert set().union(*(ids(s) for s in stages)) == encoder
+    assert not any(p.requires_grad for p in stages[0]) and all(p.requires_grad for p in stages[1])
+    groups = build_optimizer({"type": "AdamW", "lr": 1e-3, "encoder_lr_mult": 0.1}, model).param_groups
+    assert [g["lr"] for g in groups] == pytest.approx([1e-4, 1e-3])
+
+    if timm_name is None:  # smp's own encoder: its encoder state dict is the local file
+        weights = build_model(cfg, num_classes=3).net.encoder.state_dict()
+    else:  # what timm.create_model(name, pretrained=True).state_dict() saves, classifier included
+        weights = timm.create_model(timm_name, pretrained=False).state_dict()
+    save_file({k: v.contiguous() for k, v in weights.items()}, tmp_path / "encoder.safetensors")
+    with caplog.at_level(logging.INFO, logger="segkit"):
+        loaded = build_model({**cfg, "pretrained": str(tmp_path / "encoder.safetensors")}, num_classes=3)
+    n = len(list(loaded.net.encoder.state_dict()))
+    assert f"loaded {n}/{n} encoder" in caplog.text, caplog.text
+    saved = {key.replace("_", "."): value for key, value in weights.items()}  # features_only flattens paths
+    for key, value in loaded.net.encoder.state_dict().items():
+        plain = key.removeprefix("model.") if timm_name else key
+        assert torch.equal(value, saved[plain.replace("_", ".")]), key
