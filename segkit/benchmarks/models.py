@@ -12,7 +12,7 @@ from (``--write-docs`` renders it); timings on a shared machine move with its lo
   cross-entropy, backward, step) minus the resident size just before it: activations, gradients and
   optimizer state, what a CPU run has to hold on top of the loaded model.
 - batch 1: whether a training step on a batch of 1 works (BatchNorm after global pooling does not).
-- ONNX: ``segkit.deploy.export_onnx`` when that module exists, else ``n/a``.
+- ONNX: export (`segkit.deploy.onnx_export`) and the onnxruntime check at the measured size; `n/a` without onnxruntime.
 """
 
 from __future__ import annotations
@@ -82,13 +82,16 @@ def trains_at_batch_1(model: nn.Module, size: int, classes: int) -> bool:
 
 
 def onnx_export(model: nn.Module, size: int) -> str:
-    """``yes``/``no: reason`` from ``segkit.deploy.export_onnx(model, path, size)``; ``n/a`` without it."""
-    if importlib.util.find_spec("segkit.deploy") is None:
+    """``yes``, or ``no: reason`` (the exporter's refusal or a failed onnxruntime check at ``size``); ``n/a``
+    without the deploy extra."""
+    if importlib.util.find_spec("onnxruntime") is None:
         return "n/a"
-    export_onnx = importlib.import_module("segkit.deploy").export_onnx
+    from segkit.deploy.onnx_export import check_export, export_model
+
     with tempfile.TemporaryDirectory() as folder:
         try:
-            export_onnx(model.eval(), Path(folder) / "model.onnx", size)
+            path = export_model(model.eval(), Path(folder) / "model.onnx", {})
+            check_export(model, path, sizes=((size, size),), batch=1)
         except Exception as err:  # any failure is the answer "does not export", recorded with its reason
             return f"no: {(str(err).strip().splitlines() or [type(err).__name__])[0][:80]}"
     return "yes"

@@ -40,6 +40,28 @@ INPUT, OUTPUT = "images", "logits"
 EXAMPLE_SIDE = 256
 
 
+# smp architectures whose graph cannot be exported with dynamic H and W by torch 2.14's exporters: refused in one
+# line before tracing (measured: the tracer fails or gives wrong numbers at other sizes than the example's).
+NOT_EXPORTABLE = {
+    "PSPNet": "its pyramid pooling (adaptive_avg_pool2d to 1, 2, 3, 6 bins) needs the input size, which a graph "
+              "with dynamic H and W does not know",
+    "UPerNet": "its pyramid pooling module (adaptive_avg_pool2d to fixed bins) needs the input size, which a graph "
+               "with dynamic H and W does not know",
+    "DPT": "timm resamples the ViT position embedding with antialiased bicubic interpolation "
+           "(aten::_upsample_bicubic2d_aa), which has no ONNX operator",
+    "PAN": "its feature pyramid attention pools a stride-32 map three times, so inputs under 256 px come out wrong "
+           "once the sizes are dynamic",
+}
+
+
+def refuse_unexportable(model: nn.Module) -> None:
+    """One line naming the architecture, the layer and why, instead of a tracer traceback or a wrong graph."""
+    name = type(getattr(model, "net", model)).__name__
+    if name in NOT_EXPORTABLE:
+        raise SegkitError(f"{name} cannot be exported to ONNX with dynamic image sizes: {NOT_EXPORTABLE[name]}; "
+                          "export another architecture (docs/deploy.md lists which export)")
+
+
 class ExportPadding(nn.Module):
     """``PaddedSegmenter``'s forward in traceable form: static pad of ``multiple - 1``, dynamic slices."""
 
@@ -106,6 +128,7 @@ def export_model(model: nn.Module, out: str | Path, metadata: Mapping[str, str],
     passes every registered architecture.
     """
     onnx = require("onnx")
+    refuse_unexportable(model)
     out = Path(out)
     wrapped = exportable(model)
     example = torch.zeros(1, 3, EXAMPLE_SIDE, EXAMPLE_SIDE)

@@ -92,3 +92,16 @@ def test_a_run_started_from_a_folder_exports_again(tmp_path):
     image = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(plain(image), model(image), rtol=0, atol=1e-6)
+
+
+def test_export_cli_writes_the_smp_folder(tmp_path, capsys):
+    from segkit.cli.export import main as export_main
+
+    model, checkpoint = segkit_checkpoint(tmp_path, "Unet")
+    assert export_main([str(checkpoint), "--format", "smp", "--out", str(tmp_path / "smp")]) == 0
+    assert "smp folder written to" in capsys.readouterr().out
+    plain = smp.from_pretrained(str(tmp_path / "smp")).eval()
+    image = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(plain(image), model(image), rtol=0, atol=1e-6)
+    assert export_main([str(checkpoint), "--format", "smp", "--out", str(tmp_path / "smp")]) == 2  # not replaced
