@@ -28,7 +28,8 @@ $(DEMO_DATA)/train.json: $(STAMP)
 # The first ten minutes (<= 4 on a 2-core CPU, install excluded): a data report and augmented samples,
 # training (TensorBoard panels at every validation), the best checkpoint evaluated plain and with flip TTA
 # (one panel PNG per validation image), and the unlabelled test split predicted by an ensemble of best.pth and
-# last.pth with flip TTA: the submission CSV plus index and colour PNG masks.
+# last.pth with flip TTA: the submission CSV plus index and colour PNG masks; last, best.pth exported to ONNX and
+# checked against PyTorch by onnxruntime (docs/deploy.md).
 demo: $(STAMP) $(DEMO_DATA)/train.json
 	$(PY) tools/analyze_dataset.py $(DEMO_DATA)/train.json $(DEMO_DATA)/val.json --out $(DEMO_WORK)/data_report
 	$(PY) tools/browse_dataset.py $(DEMO_CONFIG) --split train --num 8 --out $(DEMO_WORK)/browse
@@ -39,6 +40,7 @@ demo: $(STAMP) $(DEMO_DATA)/train.json
 	$(PY) tools/infer_tta.py $(DEMO_WORK)/checkpoints/best.pth $(DEMO_WORK)/checkpoints/last.pth \
 		--input $(DEMO_DATA)/test.json --tta flip --out-dir $(DEMO_WORK)/test_predictions \
 		--submission $(DEMO_WORK)/submission.csv --save-png --save-color --overwrite
+	$(PY) tools/export.py $(DEMO_WORK)/checkpoints/best.pth --out $(DEMO_WORK)/model.onnx
 	@echo "Done: $(DEMO_WORK). Inspect with: $(VENV)/bin/tensorboard --logdir work_dirs"
 
 # The research round on top of the demo run (about 10 minutes on 2 cores): a 2-fold run whose folds get the
