@@ -160,7 +160,6 @@ def _link_checkpoints(source: str, target: str) -> None:
         shutil.copy2(source, target)
 
 
-@pytest.mark.xdist_group("docs_sandbox")  # one pytest-xdist worker builds the sandbox and runs them all
 @pytest.mark.parametrize(("where", "command"), DEMO_COMMANDS, ids=[w for w, _ in DEMO_COMMANDS])
 def test_demo_commands_run_as_written(where, command, sandbox, tmp_path):
     if command == TRAIN:  # the sandbox's own run: it succeeded, and left what the docs say it leaves
