@@ -16,6 +16,7 @@ from pathlib import Path
 
 from segkit.benchmarks.report import Report, load_average, machine, now
 from segkit.errors import SegkitError
+from segkit.generated_block import replace_block
 from segkit.paths import atomic_file
 
 # name -> module exposing add_arguments(parser) and run(args, report) -> int
@@ -94,10 +95,6 @@ def write_docs(path: str | Path, reports: Sequence[Report], context: dict) -> No
     """Replace the generated block of ``path`` with the summary and every section's own tables."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
-    if BEGIN not in text or END not in text:
-        raise SegkitError(f"{path}: the generated-block markers are missing; add {BEGIN!r} and {END!r}")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
     body = [summary_table(reports, context), ""]
     for report in reports:
         title, *own = "\n".join(report.lines).splitlines()
@@ -110,4 +107,4 @@ def write_docs(path: str | Path, reports: Sequence[Report], context: dict) -> No
                 body.append("")  # a Markdown table needs a blank line before it
             body.append(line)
     with atomic_file(path) as handle:
-        handle.write(f"{head}{BEGIN}\n" + "\n".join(body).rstrip() + f"\n{END}{tail}")
+        handle.write(replace_block(text, BEGIN, END, "\n".join(body).rstrip(), str(path)))

@@ -15,6 +15,7 @@ from typing import Any
 
 import segkit.models  # noqa: F401  (registers the architectures)
 from segkit.errors import SegkitError
+from segkit.generated_block import replace_block
 from segkit.models.smp_models import SMP_ARCHITECTURES
 from segkit.registry import MODELS
 
@@ -97,12 +98,7 @@ def architecture_table(measured: dict[str, Any] | None = None) -> str:
 
 
 def with_table(text: str, where: str = "docs/models.md") -> str:
-    if BEGIN not in text or END not in text:
-        raise SegkitError(f"{where}: the generated-table markers are missing; put {BEGIN!r} and {END!r} around "
-                          "the architecture table")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{architecture_table()}\n{END}{tail}"
+    return replace_block(text, BEGIN, END, architecture_table(), where)
 
 
 def write_table(path: Path = DOC) -> bool:
